@@ -1,0 +1,52 @@
+import type { ResponseHeaders } from '../upstream/upstream.js';
+
+/** What a GET/HEAD response needs to know about an object besides its bytes. */
+export interface ObjectMeta {
+  /** Lower-case response headers to replay, without Content-Length and Content-Range. */
+  headers: Readonly<Record<string, string>>;
+  size: number;
+  etag: string | undefined;
+  /** Last-Modified in epoch ms, if the upstream sent a parseable one. */
+  lastModifiedMs: number | undefined;
+}
+
+/** Headers that describe one response or one connection, never the object itself. */
+const NOT_REPLAYED = new Set([
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'proxy-authenticate',
+  'proxy-connection',
+  'date',
+  'server',
+  'x-amz-request-id',
+  'x-amz-id-2',
+  'content-length',
+  'content-range',
+  'set-cookie',
+]);
+
+export function objectMetaFrom(headers: ResponseHeaders, size: number): ObjectMeta {
+  const kept: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || NOT_REPLAYED.has(name)) continue;
+    kept[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  const lastModified = kept['last-modified'] === undefined ? Number.NaN : Date.parse(kept['last-modified']);
+  return {
+    headers: kept,
+    size,
+    etag: kept.etag,
+    lastModifiedMs: Number.isNaN(lastModified) ? undefined : lastModified,
+  };
+}
+
+/** Bytes an entry's metadata costs in memory, roughly: header text plus object overhead. */
+export function metaBytes(meta: ObjectMeta): number {
+  let bytes = 256;
+  for (const [name, value] of Object.entries(meta.headers)) bytes += name.length + value.length + 32;
+  return bytes;
+}

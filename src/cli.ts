@@ -1,0 +1,67 @@
+#!/usr/bin/env node
+import { helpText, parseConfig } from './config.js';
+import { createLogger } from './observability/logger.js';
+import { startGateway } from './server.js';
+import { VERSION } from './version.js';
+
+async function main(): Promise<number> {
+  const parsed = parseConfig(process.argv.slice(2), process.env);
+  switch (parsed.kind) {
+    case 'help':
+      console.log(helpText());
+      return 0;
+    case 'version':
+      console.log(VERSION);
+      return 0;
+    case 'error':
+      for (const message of parsed.messages) console.error(`falcon: ${message}`);
+      console.error("Run 'falcon --help' for the flags.");
+      return 2;
+    case 'config':
+      break;
+  }
+  const { config } = parsed;
+  const logger = createLogger(config.verbose);
+  const running = await startGateway(config, logger);
+  const upstream =
+    config.upstream.kind === 'local'
+      ? `embedded local S3 at ${running.upstreamEndpoint}, data in ${config.upstream.directory}`
+      : running.upstreamEndpoint;
+  logger.info({ url: running.url, upstream, version: VERSION }, 'falcon listening');
+  if (config.upstream.kind === 'local') {
+    const e = `--endpoint-url ${running.url}`;
+    console.log(
+      [
+        '',
+        `Falcon ${VERSION} is serving S3 at ${running.url} (upstream: ${upstream}).`,
+        'Try it with the AWS CLI:',
+        '  export AWS_ACCESS_KEY_ID=falcon AWS_SECRET_ACCESS_KEY=falcon AWS_DEFAULT_REGION=us-east-1',
+        `  aws ${e} s3 mb s3://demo`,
+        `  aws ${e} s3 cp ./README.md s3://demo/README.md`,
+        `  aws ${e} s3 cp s3://demo/README.md -`,
+        `  aws ${e} s3 ls s3://demo`,
+        '',
+      ].join('\n'),
+    );
+  }
+  const stop = (signal: string): void => {
+    logger.info({ signal }, 'shutting down');
+    running.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  return -1;
+}
+
+main().then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (err: unknown) => {
+    console.error(`falcon: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  },
+);

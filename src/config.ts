@@ -1,0 +1,204 @@
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+
+const MIB = 1024 * 1024;
+
+type FlagType = 'string' | 'int' | 'boolean' | 'list';
+
+interface FlagSpec {
+  type: FlagType;
+  /** Default shown in --help; undefined means "not set". */
+  default?: string | number | boolean;
+  help: string;
+}
+
+/** One table feeds parsing, defaults, environment variables and --help. */
+export const FLAGS = {
+  host: { type: 'string', default: 'localhost', help: 'address to listen on; with --port it identifies this node in --peers' },
+  port: { type: 'int', default: 8080, help: 'port to listen on (0 picks a free one)' },
+  peers: { type: 'list', help: 'comma-separated peer URLs including this node, e.g. http://a:8080,http://b:8080' },
+  'max-cache-size': { type: 'int', default: 512, help: 'in-memory cache size in MiB' },
+  'max-object-size': { type: 'int', help: 'largest object cached, in MiB; larger ones stream through (default: an eighth of the cache)' },
+  'max-multipart-memory': { type: 'int', default: 128, help: 'memory for one /upload form in MiB; larger files spill to a temporary file' },
+  's3-endpoint': { type: 'string', help: 'upstream S3 endpoint URL (default: AWS S3, or the embedded local upstream when no AWS credentials are configured)' },
+  's3-region': { type: 'string', default: 'us-east-1', help: 'upstream region used for signing (also AWS_REGION)' },
+  's3-force-path-style': { type: 'boolean', default: false, help: 'address the upstream as endpoint/bucket/key instead of bucket.endpoint/key' },
+  'local-upstream': { type: 'string', help: 'run the embedded local S3 upstream backed by this folder (default ./falcon-data when no upstream is configured)' },
+  domain: { type: 'string', help: 'base domain for virtual-hosted-style requests: bucket.<domain>/key' },
+  timeout: { type: 'int', default: 5000, help: 'upstream connect/response timeout in ms' },
+  ttl: { type: 'int', default: 60, help: 'cache entry time to live in minutes (0 = never expire)' },
+  verbose: { type: 'boolean', default: false, help: 'log every request (debug level)' },
+  version: { type: 'boolean', default: false, help: 'print the version and exit' },
+  help: { type: 'boolean', default: false, help: 'print this help and exit' },
+} as const satisfies Record<string, FlagSpec>;
+
+export type FlagName = keyof typeof FLAGS;
+
+export type UpstreamConfig =
+  | { kind: 'local'; directory: string; region: string }
+  | { kind: 'remote'; endpoint: URL | undefined; region: string; forcePathStyle: boolean };
+
+export interface Config {
+  readonly host: string;
+  readonly port: number;
+  readonly peers: readonly string[];
+  readonly maxCacheBytes: number;
+  readonly maxObjectBytes: number;
+  readonly maxMultipartMemoryBytes: number;
+  readonly upstream: UpstreamConfig;
+  readonly domain: string | undefined;
+  readonly timeoutMs: number;
+  /** 0 means entries never expire. */
+  readonly ttlMs: number;
+  readonly verbose: boolean;
+}
+
+export type ParseResult =
+  | { kind: 'config'; config: Config }
+  | { kind: 'help' }
+  | { kind: 'version' }
+  | { kind: 'error'; messages: string[] };
+
+export function envName(flag: string): string {
+  return `FALCON_${flag.toUpperCase().replaceAll('-', '_')}`;
+}
+
+export function helpText(): string {
+  const lines = ['Usage: falcon [flags]', '', 'Flags (each also read from FALCON_<FLAG> in the environment):'];
+  for (const [name, spec] of Object.entries(FLAGS) as [string, FlagSpec][]) {
+    const arg = spec.type === 'boolean' ? '' : spec.type === 'int' ? ' <n>' : ' <value>';
+    const def = spec.default === undefined || spec.type === 'boolean' ? '' : ` (default ${String(spec.default)})`;
+    lines.push(`  --${name}${arg}`.padEnd(34) + `${spec.help}${def}  [${envName(name)}]`);
+  }
+  return lines.join('\n');
+}
+
+const TRUE_WORDS = new Set(['1', 'true', 'yes', 'on']);
+const FALSE_WORDS = new Set(['0', 'false', 'no', 'off', '']);
+
+/** Parses argv (without node and script) and the environment into a frozen Config, reporting every bad flag. */
+export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): ParseResult {
+  const options: Record<string, { type: 'string' | 'boolean' }> = {};
+  for (const [name, spec] of Object.entries(FLAGS) as [string, FlagSpec][]) {
+    options[name] = { type: spec.type === 'boolean' ? 'boolean' : 'string' };
+  }
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    return { kind: 'error', messages: [(err as Error).message] };
+  }
+  const errors: string[] = [];
+  const raw = (name: FlagName): string | boolean | undefined => values[name] ?? env[envName(name)];
+
+  const bool = (name: FlagName): boolean => {
+    const v = raw(name);
+    if (typeof v === 'boolean') return v;
+    if (v === undefined) return Boolean((FLAGS[name] as FlagSpec).default);
+    const word = v.trim().toLowerCase();
+    if (TRUE_WORDS.has(word)) return true;
+    if (FALSE_WORDS.has(word)) return false;
+    errors.push(`--${name}: expected true or false, got "${v}"`);
+    return false;
+  };
+  if (bool('help')) return { kind: 'help' };
+  if (bool('version')) return { kind: 'version' };
+
+  const str = (name: FlagName): string | undefined => {
+    const v = raw(name);
+    if (typeof v === 'boolean') return undefined;
+    const def = FLAGS[name] as FlagSpec;
+    if (v === undefined || v.trim() === '') return def.default === undefined ? undefined : String(def.default);
+    return v.trim();
+  };
+  const int = (name: FlagName, min: number, max: number): number => {
+    const v = str(name);
+    if (v === undefined) return Number.NaN;
+    if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) {
+      errors.push(`--${name}: expected a whole number from ${min} to ${max}, got "${v}"`);
+      return Number.NaN;
+    }
+    return Number(v);
+  };
+
+  const host = str('host') ?? 'localhost';
+  const port = int('port', 0, 65535);
+  const maxCacheMiB = int('max-cache-size', 1, 1024 * 1024);
+  const maxObjectMiB = str('max-object-size') === undefined ? undefined : int('max-object-size', 1, 1024 * 1024);
+  const maxMultipartMiB = int('max-multipart-memory', 1, 1024 * 1024);
+  const timeoutMs = int('timeout', 1, 3_600_000);
+  const ttlMinutes = int('ttl', 0, 525_600);
+  const region = env.AWS_REGION?.trim() && values['s3-region'] === undefined && env[envName('s3-region')] === undefined
+    ? env.AWS_REGION.trim()
+    : (str('s3-region') ?? 'us-east-1');
+
+  const peers: string[] = [];
+  for (const item of (str('peers') ?? '').split(',').map((p) => p.trim()).filter(Boolean)) {
+    const peer = normalizePeer(item);
+    if (peer === undefined) errors.push(`--peers: "${item}" is not a valid http(s) URL`);
+    else peers.push(peer);
+  }
+
+  let endpoint: URL | undefined;
+  const endpointText = str('s3-endpoint');
+  if (endpointText !== undefined) {
+    endpoint = parseHttpUrl(endpointText);
+    if (endpoint === undefined) errors.push(`--s3-endpoint: "${endpointText}" is not a valid http(s) URL`);
+  }
+  const domain = str('domain')?.toLowerCase().replace(/^\.+|\.+$/g, '');
+  if (domain !== undefined && !/^[a-z0-9.-]+$/.test(domain)) errors.push(`--domain: "${domain}" is not a host name`);
+
+  const localDir = str('local-upstream');
+  if (localDir !== undefined && endpointText !== undefined) {
+    errors.push('--local-upstream: cannot be combined with --s3-endpoint');
+  }
+  const upstream: UpstreamConfig =
+    localDir !== undefined || (endpointText === undefined && !hasAwsCredentials(env))
+      ? { kind: 'local', directory: resolve(localDir ?? 'falcon-data'), region }
+      : { kind: 'remote', endpoint, region, forcePathStyle: bool('s3-force-path-style') };
+
+  const verbose = bool('verbose');
+  if (errors.length > 0) return { kind: 'error', messages: errors };
+
+  const maxCacheBytes = maxCacheMiB * MIB;
+  const config: Config = Object.freeze({
+    host,
+    port,
+    peers: Object.freeze(peers),
+    maxCacheBytes,
+    maxObjectBytes: maxObjectMiB === undefined ? Math.floor(maxCacheBytes / 8) : Math.min(maxObjectMiB * MIB, maxCacheBytes),
+    maxMultipartMemoryBytes: maxMultipartMiB * MIB,
+    upstream,
+    domain,
+    timeoutMs,
+    ttlMs: ttlMinutes * 60_000,
+    verbose,
+  });
+  return { kind: 'config', config };
+}
+
+function parseHttpUrl(text: string): URL | undefined {
+  try {
+    const url = new URL(text);
+    return url.protocol === 'http:' || url.protocol === 'https:' ? url : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Peers are given as host:port or URLs; http:// is added when missing, as the original did. */
+export function normalizePeer(text: string): string | undefined {
+  const url = parseHttpUrl(/^[a-z]+:\/\//i.test(text) ? text : `http://${text}`);
+  if (url === undefined || url.hostname === '' || (url.pathname !== '/' && url.pathname !== '')) return undefined;
+  return url.origin;
+}
+
+/** True when the standard AWS credential chain has something to find; then AWS S3 is the default upstream. */
+function hasAwsCredentials(env: NodeJS.ProcessEnv): boolean {
+  if (env.AWS_ACCESS_KEY_ID || env.AWS_PROFILE || env.AWS_WEB_IDENTITY_TOKEN_FILE) return true;
+  if (env.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI || env.AWS_CONTAINER_CREDENTIALS_FULL_URI) return true;
+  const file = env.AWS_SHARED_CREDENTIALS_FILE ?? join(homedir(), '.aws', 'credentials');
+  return existsSync(file);
+}

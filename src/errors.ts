@@ -1,0 +1,73 @@
+/**
+ * S3 error codes Falcon emits, with their HTTP status, from the S3 error-responses reference.
+ * Codes that are not AWS's own (GatewayTimeout, BadGateway) follow the same naming and are listed in docs/errors.md.
+ */
+export const S3_ERROR_STATUS = {
+  AccessDenied: 403,
+  BadDigest: 400,
+  BadGateway: 502,
+  EntityTooLarge: 400,
+  GatewayTimeout: 504,
+  IncompleteBody: 400,
+  InternalError: 500,
+  InvalidArgument: 400,
+  InvalidBucketName: 400,
+  InvalidRange: 416,
+  InvalidRequest: 400,
+  InvalidURI: 400,
+  MalformedXML: 400,
+  MethodNotAllowed: 405,
+  MissingContentLength: 411,
+  NoSuchBucket: 404,
+  NoSuchKey: 404,
+  NotImplemented: 501,
+  PreconditionFailed: 412,
+  ServiceUnavailable: 503,
+} as const;
+
+export type S3ErrorCode = keyof typeof S3_ERROR_STATUS;
+
+const DEFAULT_MESSAGES: Partial<Record<S3ErrorCode, string>> = {
+  InternalError: 'We encountered an internal error. Please try again.',
+  InvalidRange: 'The requested range is not satisfiable',
+  InvalidURI: "Couldn't parse the specified URI.",
+  MalformedXML:
+    'The XML you provided was not well-formed or did not validate against our published schema.',
+  PreconditionFailed: 'At least one of the pre-conditions you specified did not hold',
+  ServiceUnavailable: 'The upstream S3 service could not be reached. Please try again.',
+  GatewayTimeout: 'The upstream S3 service did not answer in time.',
+};
+
+export interface S3ErrorOptions {
+  message?: string;
+  /** Extra elements rendered inside <Error> after the standard ones, e.g. { Condition: 'If-Match' }. */
+  details?: Record<string, string>;
+  cause?: unknown;
+}
+
+export class S3Error extends Error {
+  readonly code: S3ErrorCode;
+  readonly statusCode: number;
+  readonly details: Record<string, string>;
+
+  constructor(code: S3ErrorCode, options: S3ErrorOptions = {}) {
+    super(options.message ?? DEFAULT_MESSAGES[code] ?? code, { cause: options.cause });
+    this.name = 'S3Error';
+    this.code = code;
+    this.statusCode = S3_ERROR_STATUS[code];
+    this.details = options.details ?? {};
+  }
+}
+
+/** An error of the legacy JSON routes: rendered as {"error": message} with the given status. */
+export class LegacyError extends Error {
+  readonly statusCode: number;
+  readonly extra: Record<string, unknown>;
+
+  constructor(statusCode: number, message: string, extra: Record<string, unknown> = {}) {
+    super(message);
+    this.name = 'LegacyError';
+    this.statusCode = statusCode;
+    this.extra = extra;
+  }
+}

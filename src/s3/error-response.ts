@@ -1,0 +1,31 @@
+import type { ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { S3Error } from '../errors.js';
+import { errorXml } from './xml.js';
+
+/** Renders any error as S3's XML error document; unknown errors become InternalError and are logged with their stack. */
+export function sendS3Error(res: ServerResponse, err: unknown, context: { method: string; resource: string; requestId: string; logger: Logger }): void {
+  const s3Error = err instanceof S3Error ? err : new S3Error('InternalError', { cause: err });
+  if (s3Error.statusCode >= 500) context.logger.error({ err, resource: context.resource }, 'request failed');
+  else context.logger.info({ code: s3Error.code, resource: context.resource }, 'request rejected');
+  if (res.headersSent) {
+    // Part of a response is already out: abort it so the client cannot take it for complete.
+    res.destroy();
+    return;
+  }
+  const body =
+    context.method === 'HEAD'
+      ? ''
+      : errorXml({
+          code: s3Error.code,
+          message: s3Error.message,
+          resource: context.resource,
+          requestId: context.requestId,
+          details: s3Error.details,
+        });
+  res.writeHead(s3Error.statusCode, {
+    'content-type': 'application/xml',
+    'content-length': String(Buffer.byteLength(body)),
+  });
+  res.end(body);
+}

@@ -1,0 +1,89 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { S3Error } from '../errors.js';
+
+/** A client request as S3 sees it: which bucket and key, and the decoded query. */
+export interface S3Request {
+  method: string;
+  bucket: string | undefined;
+  /** Decoded key; undefined for service- and bucket-level requests. */
+  key: string | undefined;
+  /** Decoded query pairs in the order received. */
+  query: Array<[string, string]>;
+  params: URLSearchParams;
+  /** The decoded path, for the Resource element of errors. */
+  resource: string;
+}
+
+/** Query parameters of a presigned URL: they authenticate the client and are never forwarded. */
+const PRESIGN_PARAMS = new Set([
+  'x-amz-algorithm',
+  'x-amz-credential',
+  'x-amz-date',
+  'x-amz-expires',
+  'x-amz-signedheaders',
+  'x-amz-signature',
+  'x-amz-security-token',
+]);
+
+export function isPresignParam(name: string): boolean {
+  return PRESIGN_PARAMS.has(name.toLowerCase());
+}
+
+/**
+ * Parses path-style (/bucket/key) and virtual-hosted-style (bucket.<domain>/key) requests.
+ * Keys are percent-decoded exactly once; '+' stays '+', as S3 reads paths.
+ */
+export function parseS3Request(method: string, url: string, headers: IncomingHttpHeaders, domain: string | undefined): S3Request {
+  const q = url.indexOf('?');
+  const rawPath = q === -1 ? url : url.slice(0, q);
+  const rawQuery = q === -1 ? '' : url.slice(q + 1);
+  const path = decodePath(rawPath);
+  const params = new URLSearchParams(rawQuery);
+  const query = [...params] as Array<[string, string]>;
+
+  const hostBucket = domain === undefined ? undefined : bucketFromHost(headers.host, domain);
+  let bucket: string | undefined;
+  let key: string | undefined;
+  if (hostBucket !== undefined) {
+    bucket = hostBucket;
+    key = path.length > 1 ? path.slice(1) : undefined;
+  } else {
+    const rest = path.slice(1);
+    const slash = rest.indexOf('/');
+    bucket = (slash === -1 ? rest : rest.slice(0, slash)) || undefined;
+    key = slash === -1 ? undefined : rest.slice(slash + 1) || undefined;
+  }
+  return { method: method.toUpperCase(), bucket, key, query, params, resource: path };
+}
+
+function decodePath(rawPath: string): string {
+  if (!rawPath.startsWith('/')) throw new S3Error('InvalidURI');
+  try {
+    return decodeURIComponent(rawPath);
+  } catch (err) {
+    throw new S3Error('InvalidURI', { cause: err });
+  }
+}
+
+function bucketFromHost(hostHeader: string | undefined, domain: string): string | undefined {
+  if (hostHeader === undefined) return undefined;
+  const host = hostHeader.replace(/:\d+$/, '').toLowerCase();
+  if (!host.endsWith(`.${domain}`)) return undefined;
+  const bucket = host.slice(0, -domain.length - 1);
+  return bucket === '' ? undefined : bucket;
+}
+
+/** Query keys a GetObject/HeadObject may carry and still be served from the cache. */
+const CACHEABLE_QUERY = /^(response-(content-type|content-language|expires|cache-control|content-disposition|content-encoding)|x-id)$/;
+
+/** Whether a GET/HEAD asks for the current bytes of an object in a way the cache can answer. */
+export function isCacheableRead(request: S3Request, headers: IncomingHttpHeaders): boolean {
+  if (request.method !== 'GET' && request.method !== 'HEAD') return false;
+  if (request.bucket === undefined || request.key === undefined) return false;
+  for (const [name] of request.query) {
+    if (!CACHEABLE_QUERY.test(name) && !isPresignParam(name)) return false;
+  }
+  if (headers['x-amz-server-side-encryption-customer-algorithm'] !== undefined) return false;
+  if (String(headers['x-amz-checksum-mode'] ?? '').toUpperCase() === 'ENABLED') return false;
+  return true;
+}
