@@ -97,7 +97,8 @@ export class Gateway {
   private startFill(cacheKey: string, bucket: string, key: string): ObjectFill {
     const { upstream, fillBudget, maxObjectBytes, cache, logger } = this.options;
     const fill = new ObjectFill({
-      fetch: () => upstream.request({ method: 'GET', bucket, key, query: [], headers: {} }),
+      // Checksums are kept with the object and shown only to clients that ask for them.
+      fetch: () => upstream.request({ method: 'GET', bucket, key, query: [], headers: { 'x-amz-checksum-mode': 'ENABLED' } }),
       admit: (meta) => meta.size <= maxObjectBytes && fillBudget.tryReserve(meta.size),
       release: (meta) => fillBudget.release(meta.size),
     });

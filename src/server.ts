@@ -31,7 +31,12 @@ export interface RunningGateway {
 const LEGACY_ROUTES = new Set(['GET /get', 'POST /upload', 'POST /invalidate', 'GET /healthz', 'HEAD /healthz']);
 const INTERNAL_PREFIX = '/_falcon/';
 
-export async function startGateway(config: Config, logger: Logger): Promise<RunningGateway> {
+export interface GatewayOverrides {
+  /** Upstream credentials instead of the standard AWS chain (tests, embedding). */
+  credentials?: CredentialProvider;
+}
+
+export async function startGateway(config: Config, logger: Logger, overrides: GatewayOverrides = {}): Promise<RunningGateway> {
   let local: LocalUpstream | undefined;
   let endpoint: URL | undefined;
   let credentials: CredentialProvider;
@@ -43,7 +48,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     forcePathStyle = true;
   } else {
     endpoint = config.upstream.endpoint;
-    credentials = credentialChain();
+    credentials = overrides.credentials ?? credentialChain();
     forcePathStyle = config.upstream.forcePathStyle;
   }
 

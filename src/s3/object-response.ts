@@ -47,11 +47,15 @@ export function planObjectResponse(
   }
 
   const out: Record<string, string> = { ...meta.headers, 'accept-ranges': 'bytes' };
+  const range = rangeApplies(meta, headers) ? parseRange(headers.range, meta.size) : undefined;
+  // S3 shows whole-object checksums only when asked, and never on a partial response.
+  if (range !== undefined || String(headers['x-amz-checksum-mode'] ?? '').toUpperCase() !== 'ENABLED') {
+    for (const name of Object.keys(out)) if (name.startsWith('x-amz-checksum-')) delete out[name];
+  }
   for (const [param, header] of OVERRIDES) {
     const value = params.get(param);
     if (value !== null) out[header] = value;
   }
-  const range = rangeApplies(meta, headers) ? parseRange(headers.range, meta.size) : undefined;
   const bodyless = method === 'HEAD';
   if (range === undefined) {
     out['content-length'] = String(meta.size);

@@ -84,6 +84,5 @@ export function isCacheableRead(request: S3Request, headers: IncomingHttpHeaders
     if (!CACHEABLE_QUERY.test(name) && !isPresignParam(name)) return false;
   }
   if (headers['x-amz-server-side-encryption-customer-algorithm'] !== undefined) return false;
-  if (String(headers['x-amz-checksum-mode'] ?? '').toUpperCase() === 'ENABLED') return false;
   return true;
 }

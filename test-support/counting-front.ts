@@ -1,0 +1,123 @@
+import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** A misbehaviour the front applies to the next requests that match. */
+export type Fault =
+  | { kind: 'delay'; ms: number }
+  /** Sends the headers and the first `bytes` of the body, then resets the connection. */
+  | { kind: 'truncate'; bytes: number }
+  /** Answers with this status and an S3 XML error without asking the upstream. */
+  | { kind: 'status'; statusCode: number; code: string }
+  /** Relays the body in `pieces` parts, `gapMs` apart, so a test can see bytes arrive before the end. */
+  | { kind: 'slow-body'; pieces: number; gapMs: number };
+
+export interface FaultRule {
+  method?: string;
+  /** Decoded path to match, e.g. /bucket/key. */
+  path?: string;
+  fault: Fault;
+  /** How many matching requests get the fault; unlimited when undefined. */
+  times?: number;
+}
+
+/**
+ * An HTTP front before a real S3 server: forwards every request unchanged, counts them by
+ * method and decoded path, and injects faults on demand.
+ */
+export class CountingFront {
+  readonly requests: Array<{ method: string; path: string; query: string }> = [];
+  private rules: FaultRule[] = [];
+  /** True while a slow-body fault is still sending, so a test can tell bytes arrived before the end. */
+  slowBodyInProgress = false;
+  private server: Server | undefined;
+  url = '';
+
+  constructor(private readonly target: URL) {}
+
+  async start(): Promise<this> {
+    this.server = createServer((req, res) => void this.handle(req, res));
+    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this;
+  }
+
+  /** Requests seen with this method (and decoded path, when given). */
+  count(method: string, path?: string): number {
+    return this.requests.filter((r) => r.method === method && (path === undefined || r.path === path)).length;
+  }
+
+  reset(): void {
+    this.requests.length = 0;
+    this.rules = [];
+  }
+
+  inject(rule: FaultRule): void {
+    this.rules.push({ ...rule });
+  }
+
+  async close(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
+  }
+
+  private takeFault(method: string, path: string): Fault | undefined {
+    const rule = this.rules.find(
+      (r) => (r.method === undefined || r.method === method) && (r.path === undefined || r.path === path) && (r.times ?? 1) > 0,
+    );
+    if (rule === undefined) return undefined;
+    if (rule.times !== undefined) rule.times--;
+    return rule.fault;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = decodeURIComponent(q === -1 ? url : url.slice(0, q));
+    const method = req.method ?? 'GET';
+    this.requests.push({ method, path, query: q === -1 ? '' : url.slice(q + 1) });
+    const fault = this.takeFault(method, path);
+    if (fault?.kind === 'delay') await sleep(fault.ms);
+    if (fault?.kind === 'status') {
+      req.resume();
+      const body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${fault.code}</Code><Message>injected</Message></Error>`;
+      res.writeHead(fault.statusCode, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+      return;
+    }
+    const upstream = httpRequest(
+      { host: this.target.hostname, port: this.target.port, method, path: url, headers: req.headers },
+      (upstreamRes) => void this.relay(upstreamRes, res, fault),
+    );
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  }
+
+  private async relay(upstreamRes: IncomingMessage, res: ServerResponse, fault: Fault | undefined): Promise<void> {
+    res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
+    if (fault?.kind !== 'truncate' && fault?.kind !== 'slow-body') {
+      upstreamRes.pipe(res);
+      return;
+    }
+    const chunks: Buffer[] = [];
+    for await (const chunk of upstreamRes) chunks.push(chunk as Buffer);
+    const body = Buffer.concat(chunks);
+    if (fault.kind === 'truncate') {
+      res.write(body.subarray(0, fault.bytes));
+      await sleep(20);
+      res.destroy();
+      return;
+    }
+    const pieceBytes = Math.ceil(body.length / fault.pieces);
+    this.slowBodyInProgress = true;
+    for (let offset = 0; offset < body.length; offset += pieceBytes) {
+      res.write(body.subarray(offset, offset + pieceBytes));
+      await sleep(fault.gapMs);
+    }
+    this.slowBodyInProgress = false;
+    res.end();
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,73 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
+import { pino } from 'pino';
+import { parseConfig, type Config } from '../src/config.js';
+import { type RunningGateway, startGateway } from '../src/server.js';
+import { LOCAL_UPSTREAM_CREDENTIALS, startLocalUpstream } from '../src/upstream/local-upstream.js';
+import { CountingFront } from './counting-front.js';
+
+export interface Harness {
+  falcon: RunningGateway;
+  front: CountingFront;
+  /** An SDK client pointed at Falcon. */
+  s3: S3Client;
+  upstreamEndpoint: URL;
+  close(): Promise<void>;
+}
+
+export interface HarnessOptions {
+  buckets?: string[];
+  /** Extra Falcon flags, e.g. ['--max-object-size', '1']. */
+  flags?: string[];
+}
+
+export function testConfig(flags: string[]): Config {
+  const parsed = parseConfig(flags, {});
+  if (parsed.kind !== 'config') throw new Error(`bad test flags: ${JSON.stringify(parsed)}`);
+  return parsed.config;
+}
+
+/** A real S3 server (s3rver) behind a counting front, and a Falcon node in front of both, on loopback ports. */
+export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
+  const dir = await mkdtemp(join(tmpdir(), 'falcon-test-'));
+  const upstream = await startLocalUpstream(dir, options.buckets ?? ['test']);
+  const front = await new CountingFront(upstream.endpoint).start();
+  const config = testConfig([
+    '--host', '127.0.0.1',
+    '--port', '0',
+    '--s3-endpoint', front.url,
+    '--s3-force-path-style',
+    '--timeout', '2000',
+    ...(options.flags ?? []),
+  ]);
+  const falcon = await startGateway(config, pino({ level: 'silent' }), {
+    credentials: async () => LOCAL_UPSTREAM_CREDENTIALS,
+  });
+  const s3 = sdkClient(falcon.url);
+  return {
+    falcon,
+    front,
+    s3,
+    upstreamEndpoint: upstream.endpoint,
+    async close() {
+      s3.destroy();
+      await falcon.close();
+      await front.close();
+      await upstream.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export const CLIENT_CREDENTIALS = { accessKeyId: 'falcon', secretAccessKey: 'falcon' } as const;
+
+export function sdkClient(endpoint: string, credentials: { accessKeyId: string; secretAccessKey: string } = CLIENT_CREDENTIALS): S3Client {
+  return new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials });
+}
+
+/** An SDK client talking to the upstream directly, to seed and inspect objects behind Falcon's back. */
+export function upstreamClient(h: Harness): S3Client {
+  return sdkClient(h.upstreamEndpoint.origin, LOCAL_UPSTREAM_CREDENTIALS);
+}
