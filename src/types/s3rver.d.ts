@@ -18,3 +18,10 @@ declare module 's3rver' {
     close(): Promise<void>;
   }
 }
+
+declare module 's3rver/lib/stores/filesystem.js' {
+  export default class FilesystemStore {
+    static encodeKeyPath(key: string): string;
+    static decodeKeyPath(keyPath: string): string;
+  }
+}

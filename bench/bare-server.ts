@@ -1,0 +1,40 @@
+import { readFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { announceReady, parseManifest } from './shared.js';
+
+interface Route {
+  body: Buffer;
+  headers: Record<string, string>;
+}
+
+const [manifestFile] = process.argv.slice(2);
+if (manifestFile === undefined) throw new Error('usage: bare-server.ts <manifest.json>');
+
+async function loadRoutes(file: string): Promise<Map<string, Route>> {
+  const routes = new Map<string, Route>();
+  for (const object of parseManifest(await readFile(file, 'utf8'))) {
+    const body = await readFile(object.file);
+    routes.set(object.path, {
+      body,
+      headers: { 'content-type': object.contentType, etag: object.etag, 'content-length': String(body.length) },
+    });
+  }
+  return routes;
+}
+
+const routes = await loadRoutes(manifestFile);
+
+function handle(req: IncomingMessage, res: ServerResponse): void {
+  const route = req.method === 'GET' ? routes.get(req.url ?? '') : undefined;
+  if (route === undefined) {
+    res.writeHead(404).end();
+    return;
+  }
+  res.writeHead(200, route.headers);
+  res.end(route.body);
+}
+
+// Same socket timeouts as Falcon's server, so only the request handling differs.
+const server = createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 65_000 }, handle);
+server.listen(0, '127.0.0.1', () => announceReady((server.address() as AddressInfo).port));

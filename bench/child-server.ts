@@ -1,0 +1,77 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { parseReadyLine, type ReadyLine } from './shared.js';
+
+const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+const READY_TIMEOUT_MS = 30_000;
+const STOP_TIMEOUT_MS = 5_000;
+
+export interface ServerProcess {
+  name: string;
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** Runs a bench server script under tsx in its own process and waits for the port it reports. */
+export async function spawnServer(name: string, script: string, args: readonly string[]): Promise<ServerProcess> {
+  const scriptPath = fileURLToPath(new URL(script, import.meta.url));
+  const child = spawn(process.execPath, ['--import', 'tsx', scriptPath, ...args], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  try {
+    const { port } = await waitForReadyLine(child, name);
+    return { name, url: `http://127.0.0.1:${port}`, stop: () => stopChild(child) };
+  } catch (err) {
+    await stopChild(child);
+    throw err;
+  }
+}
+
+function waitForReadyLine(child: ChildProcess, name: string): Promise<ReadyLine> {
+  const stdout = child.stdout;
+  if (stdout === null) return Promise.reject(new Error(`${name}: no stdout pipe`));
+  return new Promise((resolve, reject) => {
+    const lines = createInterface({ input: stdout });
+    const finish = (settle: () => void): void => {
+      clearTimeout(timer);
+      child.off('exit', onExit);
+      child.off('error', onError);
+      lines.close();
+      stdout.resume();
+      settle();
+    };
+    const onExit = (code: number | null, signal: NodeJS.Signals | null): void =>
+      finish(() => reject(new Error(`${name} server exited (${signal ?? `code ${code}`}) before reporting its port`)));
+    const onError = (err: Error): void => finish(() => reject(err));
+    const timer = setTimeout(
+      () => finish(() => reject(new Error(`${name} server did not report its port within ${READY_TIMEOUT_MS} ms`))),
+      READY_TIMEOUT_MS,
+    );
+    child.once('exit', onExit);
+    child.once('error', onError);
+    lines.once('line', (line) =>
+      finish(() => {
+        try {
+          resolve(parseReadyLine(line));
+        } catch (err) {
+          reject(err);
+        }
+      }),
+    );
+  });
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+  try {
+    await exited;
+  } finally {
+    clearTimeout(timer);
+  }
+}
