@@ -27,7 +27,6 @@ async function main(): Promise<number> {
     config.upstream.kind === 'local'
       ? `embedded local S3 at ${running.upstreamEndpoint}, data in ${config.upstream.directory}`
       : running.upstreamEndpoint;
-  logger.info({ url: running.url, upstream, version: VERSION }, 'falcon listening');
   if (config.upstream.kind === 'local') {
     const e = `--endpoint-url ${running.url}`;
     console.log(
@@ -44,6 +43,7 @@ async function main(): Promise<number> {
       ].join('\n'),
     );
   }
+  logger.info({ url: running.url, upstream, version: VERSION }, 'falcon listening');
   const stop = (signal: string): void => {
     logger.info({ signal }, 'shutting down');
     running.close().then(

@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { runFalcon, startFalconProcess } from '../test-support/falcon-process.js';
+
+describe('falcon CLI', () => {
+  test('--help lists the original flags with their defaults and environment variables', async () => {
+    const { code, stdout } = await runFalcon(['--help']);
+    assert.equal(code, 0);
+    const expected: Array<[string, string | undefined]> = [
+      ['--host', 'localhost'],
+      ['--port', '8080'],
+      ['--peers', undefined],
+      ['--max-cache-size', '512'],
+      ['--max-multipart-memory', '128'],
+      ['--s3-endpoint', undefined],
+      ['--timeout', '5000'],
+      ['--ttl', '60'],
+      ['--verbose', undefined],
+      ['--version', undefined],
+      ['--s3-region', 'us-east-1'],
+      ['--s3-force-path-style', undefined],
+      ['--max-object-size', undefined],
+      ['--local-upstream', undefined],
+      ['--domain', undefined],
+    ];
+    for (const [flag, def] of expected) {
+      const line = stdout.split('\n').find((l) => l.trimStart().startsWith(`${flag} `) || l.trim() === flag || l.trimStart().startsWith(`${flag}\t`));
+      assert.ok(line, `--help lists ${flag}`);
+      if (def !== undefined) assert.match(line, new RegExp(`default ${def}\\)`), flag);
+      assert.match(line, new RegExp(`FALCON_${flag.slice(2).toUpperCase().replaceAll('-', '_')}`));
+    }
+  });
+
+  test('--version prints the package version', async () => {
+    const { code, stdout } = await runFalcon(['--version']);
+    assert.equal(code, 0);
+    assert.match(stdout.trim(), /^\d+\.\d+\.\d+$/);
+  });
+
+  test('a bad value exits non-zero with a message naming the flag', async () => {
+    const cases: Array<[string[], NodeJS.ProcessEnv, RegExp]> = [
+      [['--port', 'eighty'], {}, /--port/],
+      [['--max-cache-size', '-1'], {}, /--max-cache-size/],
+      [['--s3-endpoint', 'ftp://x'], {}, /--s3-endpoint/],
+      [['--peers', 'http://a:1/x'], {}, /--peers/],
+      [[], { FALCON_TTL: 'forever' }, /--ttl/],
+      [['--no-such-flag'], {}, /no-such-flag/],
+    ];
+    for (const [args, env, pattern] of cases) {
+      const { code, stderr } = await runFalcon(args, env);
+      assert.notEqual(code, 0, args.join(' '));
+      assert.match(stderr.split('\n')[0] ?? '', pattern);
+    }
+  });
+
+  test('starts with an embedded local upstream when none is configured and prints how to try it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'falcon-cli-'));
+    const env: NodeJS.ProcessEnv = { AWS_ACCESS_KEY_ID: '', AWS_PROFILE: '', AWS_SHARED_CREDENTIALS_FILE: join(dir, 'none'), HOME: dir };
+    const falcon = await startFalconProcess(['--host', '127.0.0.1', '--port', '0'], { ...env, FALCON_LOCAL_UPSTREAM: join(dir, 'data') });
+    try {
+      assert.match(falcon.output(), /embedded local S3/);
+      assert.match(falcon.output(), new RegExp(`aws --endpoint-url ${falcon.url} s3 cp`));
+      assert.equal((await fetch(`${falcon.url}/demo`, { method: 'PUT' })).status, 200);
+      assert.equal((await fetch(`${falcon.url}/demo/hello.txt`, { method: 'PUT', body: 'hi' })).status, 200);
+      assert.equal(await (await fetch(`${falcon.url}/demo/hello.txt`)).text(), 'hi');
+    } finally {
+      await falcon.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict';
+import { after, before, beforeEach, describe, test } from 'node:test';
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { randomBody, sha256, uniqueKey } from '../test-support/bytes.js';
+import { type Harness, startHarness, upstreamClient } from '../test-support/harness.js';
+
+let h: Harness;
+let direct: S3Client;
+
+before(async () => {
+  h = await startHarness({ flags: ['--max-multipart-memory', '1'] });
+  direct = upstreamClient(h);
+});
+after(async () => {
+  direct.destroy();
+  await h.close();
+});
+beforeEach(() => h.front.reset());
+
+async function upstreamBytes(key: string): Promise<Buffer> {
+  const out = await direct.send(new GetObjectCommand({ Bucket: 'test', Key: key }));
+  return Buffer.from(await (out.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
+}
+
+function form(files: Array<[string, Buffer | string]>, field = 'files'): FormData {
+  const data = new FormData();
+  for (const [name, body] of files) data.append(field, new Blob([body]), name);
+  return data;
+}
+
+describe('legacy routes', () => {
+  test('GET /get returns the object through the cache as an attachment', async () => {
+    const key = `${uniqueKey('legacy')}/report.bin`;
+    const body = randomBody(70_000);
+    await direct.send(new PutObjectCommand({ Bucket: 'test', Key: key, Body: body, ContentType: 'text/plain' }));
+    for (let i = 0; i < 2; i++) {
+      const res = await fetch(`${h.falcon.url}/get?bucket=test&key=${encodeURIComponent(key)}`);
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('content-type'), 'application/octet-stream');
+      assert.equal(res.headers.get('content-length'), '70000');
+      assert.equal(res.headers.get('content-disposition'), `attachment; filename="${key}"`);
+      assert.equal(sha256(Buffer.from(await res.arrayBuffer())), sha256(body));
+    }
+    assert.equal(h.front.count('GET', `/test/${key}`), 1);
+  });
+
+  test('GET /get answers missing parameters and objects with JSON errors', async () => {
+    const cases: Array<[string, number, string]> = [
+      ['/get?key=a', 400, "'bucket' not found in querystring parameters"],
+      ['/get?bucket=test&key=%20', 400, "'key' not found in querystring parameters"],
+      ['/get?bucket=test&key=nope', 404, "Blob 'test#nope' not found"],
+    ];
+    for (const [path, status, message] of cases) {
+      const res = await fetch(`${h.falcon.url}${path}`);
+      assert.equal(res.status, status, path);
+      assert.match(res.headers.get('content-type') ?? '', /application\/json/);
+      assert.deepEqual(await res.json(), { error: message });
+    }
+  });
+
+  test('POST /upload stores each file under the path and drops cached copies', async () => {
+    const dir = uniqueKey('up');
+    const small = Buffer.from('small file');
+    const large = randomBody(3 * 1024 * 1024);
+    await direct.send(new PutObjectCommand({ Bucket: 'test', Key: `${dir}/small.txt`, Body: 'stale' }));
+    await (await fetch(`${h.falcon.url}/get?bucket=test&key=${dir}/small.txt`)).arrayBuffer();
+    const res = await fetch(`${h.falcon.url}/upload?bucket=test&path=${dir}`, {
+      method: 'POST',
+      body: form([
+        ['small.txt', small],
+        ['large.bin', large],
+      ]),
+    });
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { error: '', message: "Uploaded 2 object(s) to S3 bucket 'test'" });
+    assert.deepEqual(await upstreamBytes(`${dir}/small.txt`), small);
+    assert.equal(sha256(await upstreamBytes(`${dir}/large.bin`)), sha256(large));
+    const fresh = await fetch(`${h.falcon.url}/get?bucket=test&key=${dir}/small.txt`);
+    assert.equal(await fresh.text(), 'small file');
+  });
+
+  test('POST /upload without a path stores files at their names', async () => {
+    const name = `${uniqueKey('top')}.txt`;
+    const res = await fetch(`${h.falcon.url}/upload?bucket=test`, { method: 'POST', body: form([[name, 'top level']]) });
+    assert.equal(res.status, 200);
+    assert.equal((await upstreamBytes(name)).toString(), 'top level');
+  });
+
+  test('POST /upload rejects bad requests in the original order', async () => {
+    const notForm = await fetch(`${h.falcon.url}/upload?bucket=test`, { method: 'POST', body: 'plain', headers: { 'content-type': 'text/plain' } });
+    assert.equal(notForm.status, 400);
+    assert.deepEqual(await notForm.json(), { error: 'Expecting a multipart form' });
+    const noFiles = await fetch(`${h.falcon.url}/upload?bucket=test`, { method: 'POST', body: form([['a.txt', 'a']], 'other') });
+    assert.equal(noFiles.status, 400);
+    assert.deepEqual(await noFiles.json(), { error: "'files' not found in multipart form" });
+    const noBucket = await fetch(`${h.falcon.url}/upload`, { method: 'POST', body: form([['a.txt', 'a']]) });
+    assert.equal(noBucket.status, 400);
+    assert.deepEqual(await noBucket.json(), { error: "'bucket' not found in querystring parameters" });
+    assert.equal(h.front.count('PUT'), 0);
+  });
+
+  test('POST /upload reports the keys that failed with 500', async () => {
+    const dir = uniqueKey('fail');
+    h.front.inject({ method: 'PUT', path: `/test/${dir}/bad.txt`, fault: { kind: 'status', statusCode: 500, code: 'InternalError' } });
+    const res = await fetch(`${h.falcon.url}/upload?bucket=test&path=${dir}/`, {
+      method: 'POST',
+      body: form([
+        ['good.txt', 'good'],
+        ['bad.txt', 'bad'],
+      ]),
+    });
+    assert.equal(res.status, 500);
+    assert.deepEqual(await res.json(), { error: 'Failed to upload some blobs', uploadsFailed: [`${dir}/bad.txt`] });
+    assert.equal((await upstreamBytes(`${dir}/good.txt`)).toString(), 'good');
+  });
+
+  test('POST /invalidate drops the cached copy', async () => {
+    const key = uniqueKey('inv');
+    await direct.send(new PutObjectCommand({ Bucket: 'test', Key: key, Body: 'v1' }));
+    assert.equal(await (await fetch(`${h.falcon.url}/get?bucket=test&key=${key}`)).text(), 'v1');
+    await direct.send(new PutObjectCommand({ Bucket: 'test', Key: key, Body: 'v2' }));
+    assert.equal(await (await fetch(`${h.falcon.url}/get?bucket=test&key=${key}`)).text(), 'v1');
+    const res = await fetch(`${h.falcon.url}/invalidate?bucket=test&key=${key}`, { method: 'POST' });
+    assert.deepEqual(await res.json(), { error: '', message: `'test#${key}' invalidated from cache` });
+    assert.equal(await (await fetch(`${h.falcon.url}/get?bucket=test&key=${key}`)).text(), 'v2');
+    const missing = await fetch(`${h.falcon.url}/invalidate?bucket=test`, { method: 'POST' });
+    assert.equal(missing.status, 400);
+  });
+
+  test('GET /healthz answers 200 with the version', async () => {
+    const res = await fetch(`${h.falcon.url}/healthz`);
+    assert.equal(res.status, 200);
+    assert.match(await res.text(), /^Version: \d+\.\d+\.\d+/);
+  });
+});
