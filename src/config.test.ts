@@ -1,0 +1,57 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parseConfig } from './config.js';
+
+const MIB = 1024 * 1024;
+
+function config(argv: string[], env: NodeJS.ProcessEnv = {}) {
+  const parsed = parseConfig(argv, { AWS_SHARED_CREDENTIALS_FILE: '/nonexistent', ...env });
+  assert.equal(parsed.kind, 'config', JSON.stringify(parsed));
+  if (parsed.kind !== 'config') throw new Error('unreachable');
+  return parsed.config;
+}
+
+test('defaults match the original Falcon', () => {
+  const c = config([]);
+  assert.equal(c.host, 'localhost');
+  assert.equal(c.port, 8080);
+  assert.equal(c.maxCacheBytes, 512 * MIB);
+  assert.equal(c.maxObjectBytes, 64 * MIB);
+  assert.equal(c.maxMultipartMemoryBytes, 128 * MIB);
+  assert.equal(c.timeoutMs, 5000);
+  assert.equal(c.ttlMs, 60 * 60_000);
+  assert.equal(c.verbose, false);
+  assert.deepEqual(c.peers, []);
+  assert.equal(c.upstream.kind, 'local');
+});
+
+test('flags override the environment, which overrides defaults', () => {
+  assert.equal(config([], { FALCON_PORT: '9000' }).port, 9000);
+  assert.equal(config(['--port', '9001'], { FALCON_PORT: '9000' }).port, 9001);
+  assert.equal(config([], { FALCON_VERBOSE: 'true' }).verbose, true);
+  assert.equal(config(['--ttl', '0']).ttlMs, 0);
+});
+
+test('an endpoint or AWS credentials select a remote upstream', () => {
+  const withEndpoint = config(['--s3-endpoint', 'http://minio:9000', '--s3-force-path-style', '--s3-region', 'eu-west-1']);
+  assert.deepEqual(withEndpoint.upstream, { kind: 'remote', endpoint: new URL('http://minio:9000'), region: 'eu-west-1', forcePathStyle: true });
+  const aws = config([], { AWS_ACCESS_KEY_ID: 'AKIA', AWS_REGION: 'eu-central-1' });
+  assert.equal(aws.upstream.kind, 'remote');
+  assert.equal(aws.upstream.region, 'eu-central-1');
+});
+
+test('normalises peers as the original did', () => {
+  assert.deepEqual(config(['--peers', 'a:8080, http://b:8080/,https://c']).peers, ['http://a:8080', 'http://b:8080', 'https://c']);
+});
+
+test('reports every bad flag at once', () => {
+  const parsed = parseConfig(['--port', '70000', '--timeout', '0', '--peers', 'ftp://x'], {});
+  assert.equal(parsed.kind, 'error');
+  if (parsed.kind !== 'error') return;
+  assert.equal(parsed.messages.length, 3);
+  assert.match(parsed.messages.join('\n'), /--port.*--timeout.*--peers/s);
+});
+
+test('caps --max-object-size at the cache size', () => {
+  assert.equal(config(['--max-cache-size', '10', '--max-object-size', '50']).maxObjectBytes, 10 * MIB);
+});

@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
+import { test } from 'node:test';
+import { AwsChunkedDecoder, isAwsChunked } from './aws-chunked.js';
+
+function frame(chunks: string[], trailer = '', signed = false): string {
+  const sig = signed ? ';chunk-signature=0123456789abcdef' : '';
+  return chunks.map((c) => `${Buffer.byteLength(c).toString(16)}${sig}\r\n${c}\r\n`).join('') + `0${sig}\r\n${trailer}\r\n`;
+}
+
+/** Feeds the body in pieces of `step` bytes so that framing splits across writes. */
+async function decode(body: string, expected: number | undefined, step = 3): Promise<{ data: string; decoder: AwsChunkedDecoder }> {
+  const bytes = Buffer.from(body);
+  const pieces: Buffer[] = [];
+  for (let i = 0; i < bytes.length; i += step) pieces.push(bytes.subarray(i, i + step));
+  const decoder = new AwsChunkedDecoder(expected);
+  const data = await buffer(Readable.from(pieces).pipe(decoder));
+  return { data: data.toString(), decoder };
+}
+
+test('decodes signed and unsigned aws-chunked bodies split anywhere', async () => {
+  for (const signed of [false, true]) {
+    for (const step of [1, 2, 7, 1000]) {
+      const { data } = await decode(frame(['hello ', 'aws-chunked', ' world'], '', signed), 23, step);
+      assert.equal(data, 'hello aws-chunked world');
+    }
+  }
+});
+
+test('collects trailing checksum headers', async () => {
+  const { data, decoder } = await decode(frame(['abc'], 'x-amz-checksum-crc32:NSRBwg==\r\n'), 3);
+  assert.equal(data, 'abc');
+  assert.deepEqual(decoder.trailers, { 'x-amz-checksum-crc32': 'NSRBwg==' });
+});
+
+test('fails a body whose decoded length differs from x-amz-decoded-content-length', async () => {
+  await assert.rejects(decode(frame(['abc']), 4), { code: 'IncompleteBody' });
+  await assert.rejects(decode(frame(['abcde']), 4), { code: 'IncompleteBody' });
+});
+
+test('fails a body cut before its final chunk or with bad framing', async () => {
+  await assert.rejects(decode('5\r\nabc', undefined), { code: 'IncompleteBody' });
+  await assert.rejects(decode('zz\r\nabc\r\n0\r\n\r\n', undefined), { code: 'InvalidRequest' });
+  await assert.rejects(decode('2\r\nabc\r\n0\r\n\r\n', undefined), { code: 'InvalidRequest' });
+});
+
+test('recognises aws-chunked from the payload hash or the content encoding', () => {
+  assert.equal(isAwsChunked('STREAMING-UNSIGNED-PAYLOAD-TRAILER', undefined), true);
+  assert.equal(isAwsChunked(undefined, 'gzip, aws-chunked'), true);
+  assert.equal(isAwsChunked('UNSIGNED-PAYLOAD', 'gzip'), false);
+});

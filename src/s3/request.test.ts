@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { S3Error } from '../errors.js';
+import { isCacheableRead, parseS3Request } from './request.js';
+
+test('parses path-style requests, decoding keys once and keeping +', () => {
+  const r = parseS3Request('get', '/bucket/a%20b+c/%25/%C3%BC//x/?x-id=GetObject', {}, undefined);
+  assert.equal(r.method, 'GET');
+  assert.equal(r.bucket, 'bucket');
+  assert.equal(r.key, 'a b+c/%/ü//x/');
+  assert.deepEqual(r.query, [['x-id', 'GetObject']]);
+  assert.equal(parseS3Request('GET', '/', {}, undefined).bucket, undefined);
+  assert.equal(parseS3Request('GET', '/bucket/', {}, undefined).key, undefined);
+  assert.equal(parseS3Request('GET', '/bucket', {}, undefined).bucket, 'bucket');
+});
+
+test('parses virtual-hosted-style requests under the configured domain', () => {
+  const r = parseS3Request('GET', '/dir/key', { host: 'my-bucket.s3.local:8080' }, 's3.local');
+  assert.equal(r.bucket, 'my-bucket');
+  assert.equal(r.key, 'dir/key');
+  const other = parseS3Request('GET', '/b/k', { host: 'elsewhere:8080' }, 's3.local');
+  assert.deepEqual([other.bucket, other.key], ['b', 'k']);
+});
+
+test('rejects undecodable paths with InvalidURI', () => {
+  assert.throws(() => parseS3Request('GET', '/b/%E0%A4%A', {}, undefined), (e: unknown) => e instanceof S3Error && e.code === 'InvalidURI');
+});
+
+test('caches plain object reads only', () => {
+  const read = (url: string, headers = {}, method = 'GET'): boolean => isCacheableRead(parseS3Request(method, url, headers, undefined), headers);
+  assert.equal(read('/b/k'), true);
+  assert.equal(read('/b/k', {}, 'HEAD'), true);
+  assert.equal(read('/b/k?response-content-type=x&x-id=GetObject&X-Amz-Signature=abc'), true);
+  assert.equal(read('/b/k', { 'x-amz-checksum-mode': 'ENABLED' }), true);
+  assert.equal(read('/b/k?versionId=1'), false);
+  assert.equal(read('/b/k?partNumber=1'), false);
+  assert.equal(read('/b/k?acl'), false);
+  assert.equal(read('/b/k?tagging'), false);
+  assert.equal(read('/b/k', { 'x-amz-server-side-encryption-customer-algorithm': 'AES256' }), false);
+  assert.equal(read('/b/k', {}, 'PUT'), false);
+  assert.equal(read('/b'), false);
+});
