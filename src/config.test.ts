@@ -41,7 +41,17 @@ test('an endpoint or AWS credentials select a remote upstream', () => {
 });
 
 test('normalises peers as the original did', () => {
-  assert.deepEqual(config(['--peers', 'a:8080, http://b:8080/,https://c']).peers, ['http://a:8080', 'http://b:8080', 'https://c']);
+  const c = config(['--peers', 'a:8080, http://b:8080/,https://c', '--cluster-secret', 'a-long-shared-secret']);
+  assert.deepEqual(c.peers, ['http://a:8080', 'http://b:8080', 'https://c']);
+  assert.equal(c.cluster?.secret, 'a-long-shared-secret');
+  assert.equal(c.hotCacheBytes, 64 * MIB);
+});
+
+test('requires a cluster secret with peers', () => {
+  const parsed = parseConfig(['--peers', 'a:1,b:2'], {});
+  assert.equal(parsed.kind, 'error');
+  assert.match(JSON.stringify(parsed), /--cluster-secret/);
+  assert.equal(config(['--peers', 'a:8080']).cluster, undefined, 'a list of one is a single node');
 });
 
 test('reports every bad flag at once', () => {

@@ -19,7 +19,13 @@ export const FLAGS = {
   host: { type: 'string', default: 'localhost', help: 'address to listen on; with --port it identifies this node in --peers' },
   port: { type: 'int', default: 8080, help: 'port to listen on (0 picks a free one)' },
   peers: { type: 'list', help: 'comma-separated peer URLs including this node, e.g. http://a:8080,http://b:8080' },
-  'max-cache-size': { type: 'int', default: 512, help: 'in-memory cache size in MiB' },
+  'peers-dns': { type: 'string', help: 'DNS name whose A/AAAA records (or an SRV name _svc._tcp.name) are the nodes; re-resolved every --peers-dns-interval' },
+  'peers-dns-interval': { type: 'int', default: 5, help: 'seconds between --peers-dns lookups' },
+  'peers-dns-server': { type: 'list', help: 'DNS servers (host[:port], comma-separated) for --peers-dns instead of the system resolver' },
+  'cluster-secret': { type: 'string', help: 'shared secret authenticating requests between nodes (required with peers)' },
+  'peer-timeout': { type: 'int', default: 3000, help: 'ms to wait for an owner node before reading from the upstream directly' },
+  'max-cache-size': { type: 'int', default: 512, help: 'in-memory cache size in MiB (main and hot caches together)' },
+  'hot-cache-size': { type: 'int', help: 'MiB of the cache kept for hot copies of objects other nodes own (default: an eighth of the cache)' },
   'max-object-size': { type: 'int', help: 'largest object cached, in MiB; larger ones stream through (default: an eighth of the cache)' },
   'max-multipart-memory': { type: 'int', default: 128, help: 'memory for one /upload form in MiB; larger files spill to a temporary file' },
   's3-endpoint': { type: 'string', help: 'upstream S3 endpoint URL (default: AWS S3, or the embedded local upstream when no AWS credentials are configured)' },
@@ -40,11 +46,22 @@ export type UpstreamConfig =
   | { kind: 'local'; directory: string; region: string }
   | { kind: 'remote'; endpoint: URL | undefined; region: string; forcePathStyle: boolean };
 
+export interface ClusterConfig {
+  readonly peers: readonly string[];
+  readonly peersDns: { readonly name: string; readonly intervalMs: number; readonly servers: readonly string[] } | undefined;
+  readonly secret: string;
+  readonly peerTimeoutMs: number;
+}
+
 export interface Config {
   readonly host: string;
   readonly port: number;
   readonly peers: readonly string[];
+  /** Set when the node runs in a cluster (--peers naming other nodes, or --peers-dns). */
+  readonly cluster: ClusterConfig | undefined;
+  /** Main plus hot cache. */
   readonly maxCacheBytes: number;
+  readonly hotCacheBytes: number;
   readonly maxObjectBytes: number;
   readonly maxMultipartMemoryBytes: number;
   readonly upstream: UpstreamConfig;
@@ -126,6 +143,9 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
   const host = str('host') ?? 'localhost';
   const port = int('port', 0, 65535);
   const maxCacheMiB = int('max-cache-size', 1, 1024 * 1024);
+  const hotCacheMiB = str('hot-cache-size') === undefined ? undefined : int('hot-cache-size', 0, 1024 * 1024);
+  const peerTimeoutMs = int('peer-timeout', 1, 600_000);
+  const dnsIntervalS = int('peers-dns-interval', 1, 86_400);
   const maxObjectMiB = str('max-object-size') === undefined ? undefined : int('max-object-size', 1, 1024 * 1024);
   const maxMultipartMiB = int('max-multipart-memory', 1, 1024 * 1024);
   const timeoutMs = int('timeout', 1, 3_600_000);
@@ -140,6 +160,13 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
     if (peer === undefined) errors.push(`--peers: "${item}" is not a valid http(s) URL`);
     else peers.push(peer);
   }
+
+  const peersDnsName = str('peers-dns');
+  const dnsServers = (str('peers-dns-server') ?? '').split(',').map((p) => p.trim()).filter(Boolean);
+  const secret = str('cluster-secret');
+  const clustered = peersDnsName !== undefined || peers.length > 1;
+  if (clustered && secret === undefined) errors.push('--cluster-secret: required with --peers or --peers-dns');
+  if (secret !== undefined && secret.length < 16) errors.push('--cluster-secret: use at least 16 characters');
 
   let endpoint: URL | undefined;
   const endpointText = str('s3-endpoint');
@@ -163,11 +190,25 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
   if (errors.length > 0) return { kind: 'error', messages: errors };
 
   const maxCacheBytes = maxCacheMiB * MIB;
+  const cluster: ClusterConfig | undefined = clustered
+    ? Object.freeze({
+        peers: Object.freeze(peers),
+        peersDns:
+          peersDnsName === undefined
+            ? undefined
+            : { name: peersDnsName, intervalMs: dnsIntervalS * 1000, servers: Object.freeze(dnsServers) },
+        secret: secret ?? '',
+        peerTimeoutMs,
+      })
+    : undefined;
+  const hotCacheBytes = cluster === undefined ? 0 : Math.min(maxCacheBytes - MIB, hotCacheMiB === undefined ? Math.floor(maxCacheBytes / 8) : hotCacheMiB * MIB);
   const config: Config = Object.freeze({
     host,
     port,
     peers: Object.freeze(peers),
+    cluster,
     maxCacheBytes,
+    hotCacheBytes: Math.max(0, hotCacheBytes),
     maxObjectBytes: maxObjectMiB === undefined ? Math.floor(maxCacheBytes / 8) : Math.min(maxObjectMiB * MIB, maxCacheBytes),
     maxMultipartMemoryBytes: maxMultipartMiB * MIB,
     upstream,

@@ -2,7 +2,9 @@ import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { ByteBudget } from './cache/byte-budget.js';
 import { type ObjectCache, objectKey } from './cache/object-cache.js';
+import type { Cluster } from './cache/cluster.js';
 import { ObjectFill } from './cache/object-fill.js';
+import { PeerUnavailableError } from './cache/peer-client.js';
 import type { ObjectMeta } from './cache/object-meta.js';
 import type { Upstream, UpstreamRequest, UpstreamResponse } from './upstream/upstream.js';
 
@@ -20,12 +22,17 @@ export type ObjectRead =
 export interface ReadOptions {
   /** Whether the caller can serve a whole live body (false for range requests, which forward instead). */
   acceptsLiveBody: boolean;
+  /** Read as the key's owner: from this node's cache or the upstream, never from a peer. */
+  asOwner?: boolean;
 }
 
-export type ReadOutcome = 'hit' | 'miss' | 'coalesced';
+export type ReadOutcome = 'hit' | 'miss' | 'coalesced' | 'peer';
 
 export interface GatewayOptions {
   cache: ObjectCache;
+  /** Copies of objects other nodes own; the main cache when there is no cluster. */
+  hotCache?: ObjectCache;
+  cluster?: Cluster;
   upstream: Upstream;
   /** Largest object read into memory and cached. */
   maxObjectBytes: number;
@@ -37,13 +44,17 @@ export interface GatewayOptions {
 
 /** Read-through and write-through between the object cache and the upstream: the only place the two meet. */
 export class Gateway {
+  /** Fills from the upstream. */
   private readonly inflight = new Map<string, ObjectFill>();
+  /** Fills from a key's owner; kept apart so that owner reads never wait on a peer (no cycles). */
+  private readonly inflightFromPeers = new Map<string, ObjectFill>();
 
   constructor(private readonly options: GatewayOptions) {}
 
   /** The cached object, without going upstream on a miss. */
   cached(bucket: string, key: string): Extract<ObjectRead, { kind: 'hit' }> | undefined {
-    const hit = this.options.cache.get(objectKey(bucket, key));
+    const cacheKey = objectKey(bucket, key);
+    const hit = this.options.cache.get(cacheKey) ?? this.options.hotCache?.get(cacheKey);
     if (hit === undefined) return undefined;
     this.options.onRead?.('hit');
     return { kind: 'hit', meta: hit.meta, body: hit.body };
@@ -53,10 +64,15 @@ export class Gateway {
     const hit = this.cached(bucket, key);
     if (hit) return hit;
     const cacheKey = objectKey(bucket, key);
-    let fill = this.inflight.get(cacheKey);
+    let fill = this.inflight.get(cacheKey) ?? (readOptions.asOwner ? undefined : this.inflightFromPeers.get(cacheKey));
     const started = fill === undefined;
-    this.options.onRead?.(started ? 'miss' : 'coalesced');
-    fill ??= this.startFill(cacheKey, bucket, key);
+    if (fill === undefined) {
+      const owner = readOptions.asOwner ? undefined : this.options.cluster?.remoteOwner(cacheKey);
+      this.options.onRead?.(owner === undefined ? 'miss' : 'peer');
+      fill = this.startFill(cacheKey, bucket, key, owner);
+    } else {
+      this.options.onRead?.('coalesced');
+    }
     const head = await fill.head;
     switch (head.kind) {
       case 'shared':
@@ -72,39 +88,64 @@ export class Gateway {
     }
   }
 
-  /** Sends a request upstream, dropping the cached copies of `changes` before and after it. */
+  /**
+   * Sends a request upstream, dropping the cached copies of `changes` before and after it; once
+   * the upstream answered, every peer is told to drop them too before the answer goes back.
+   */
   async forward(request: UpstreamRequest, changes: ReadonlyArray<readonly [string, string]>): Promise<UpstreamResponse> {
     for (const [bucket, key] of changes) this.invalidate(bucket, key);
     try {
       return await this.options.upstream.request(request);
     } finally {
       // A fill that started while the write was in flight may have read the old bytes.
-      for (const [bucket, key] of changes) this.invalidate(bucket, key);
+      await this.invalidateEverywhere(changes);
     }
   }
 
-  /** Drops a cached object and makes any fill in flight for it unable to cache what it reads. */
+  /** Drops keys here and on every peer. */
+  async invalidateEverywhere(keys: ReadonlyArray<readonly [string, string]>): Promise<void> {
+    for (const [bucket, key] of keys) this.invalidate(bucket, key);
+    await this.options.cluster?.broadcastInvalidation(keys);
+  }
+
+  /** Drops a cached object here and makes any fill in flight for it unable to cache what it reads. */
   invalidate(bucket: string, key: string): void {
     const cacheKey = objectKey(bucket, key);
     this.options.cache.delete(cacheKey);
-    const fill = this.inflight.get(cacheKey);
-    if (fill) {
-      fill.stale = true;
-      this.inflight.delete(cacheKey);
+    this.options.hotCache?.delete(cacheKey);
+    for (const map of [this.inflight, this.inflightFromPeers]) {
+      const fill = map.get(cacheKey);
+      if (fill) {
+        fill.stale = true;
+        map.delete(cacheKey);
+      }
     }
   }
 
-  private startFill(cacheKey: string, bucket: string, key: string): ObjectFill {
-    const { upstream, fillBudget, maxObjectBytes, cache, logger } = this.options;
+  private startFill(cacheKey: string, bucket: string, key: string, owner: string | undefined): ObjectFill {
+    const { upstream, fillBudget, maxObjectBytes, logger, cluster } = this.options;
+    // Checksums are kept with the object and shown only to clients that ask for them.
+    const fromUpstream = () =>
+      upstream.request({ method: 'GET', bucket, key, query: [], headers: { 'x-amz-checksum-mode': 'ENABLED' } });
+    const fromOwner = async () => {
+      try {
+        return await (cluster as Cluster).fetchFromOwner(owner as string, bucket, key);
+      } catch (err) {
+        if (!(err instanceof PeerUnavailableError)) throw err;
+        logger.warn({ bucket, key, owner }, 'owner unavailable; reading from the upstream');
+        return fromUpstream();
+      }
+    };
     const fill = new ObjectFill({
-      // Checksums are kept with the object and shown only to clients that ask for them.
-      fetch: () => upstream.request({ method: 'GET', bucket, key, query: [], headers: { 'x-amz-checksum-mode': 'ENABLED' } }),
+      fetch: owner === undefined ? fromUpstream : fromOwner,
       admit: (meta) => meta.size <= maxObjectBytes && fillBudget.tryReserve(meta.size),
       release: (meta) => fillBudget.release(meta.size),
     });
-    this.inflight.set(cacheKey, fill);
+    const map = owner === undefined ? this.inflight : this.inflightFromPeers;
+    const cache = owner === undefined ? this.options.cache : (this.options.hotCache ?? this.options.cache);
+    map.set(cacheKey, fill);
     const forget = (): void => {
-      if (this.inflight.get(cacheKey) === fill) this.inflight.delete(cacheKey);
+      if (map.get(cacheKey) === fill) map.delete(cacheKey);
     };
     fill.head.then(
       async (head) => {
@@ -113,7 +154,7 @@ export class Gateway {
         forget();
         if (body !== undefined && !fill.stale) {
           cache.set(cacheKey, { meta: head.meta, body });
-          logger.debug({ bucket, key, bytes: body.length }, 'cache fill');
+          logger.debug({ bucket, key, bytes: body.length, tier: owner === undefined ? 'main' : 'hot' }, 'cache fill');
         }
       },
       forget,

@@ -12,7 +12,9 @@ import { Gateway } from './gateway.js';
 import { createLegacyRouter } from './legacy/routes.js';
 import { createRequestLogger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
+import { createPeerRoutes } from './peer-routes.js';
 import { createS3Handler } from './s3/handler.js';
+import { setUpCluster } from './cluster-setup.js';
 import { LOCAL_UPSTREAM_CREDENTIALS, type LocalUpstream, startLocalUpstream } from './upstream/local-upstream.js';
 import { type CredentialProvider, S3Upstream } from './upstream/s3-upstream.js';
 import { VERSION } from './version.js';
@@ -30,6 +32,7 @@ export interface RunningGateway {
 /** Legacy and internal routes; every other request is S3. Bucket names cannot start with '_'. */
 const LEGACY_ROUTES = new Set(['GET /get', 'POST /upload', 'POST /invalidate', 'GET /healthz', 'HEAD /healthz']);
 const INTERNAL_PREFIX = '/_falcon/';
+const PEER_PREFIX = '/_falcon/peer/';
 
 export interface GatewayOverrides {
   /** Upstream credentials instead of the standard AWS chain (tests, embedding). */
@@ -52,8 +55,32 @@ export async function startGateway(config: Config, logger: Logger, overrides: Ga
     forcePathStyle = config.upstream.forcePathStyle;
   }
 
-  const cache = new ObjectCache({ maxBytes: config.maxCacheBytes, maxEntryBytes: config.maxObjectBytes, ttlMs: config.ttlMs });
-  const metrics = new Metrics({ bytes: () => cache.bytes, entries: () => cache.entries });
+  const server = createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 65_000 });
+  server.on('clientError', (err, socket) => {
+    logger.debug({ err }, 'client error');
+    socket.destroy();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const clusterSetup = config.cluster && (await setUpCluster(config.cluster, config.host, address.port, logger));
+  const cluster = clusterSetup?.cluster;
+
+  const cache = new ObjectCache({
+    maxBytes: config.maxCacheBytes - config.hotCacheBytes,
+    maxEntryBytes: config.maxObjectBytes,
+    ttlMs: config.ttlMs,
+  });
+  const hotCache =
+    config.hotCacheBytes > 0
+      ? new ObjectCache({ maxBytes: config.hotCacheBytes, maxEntryBytes: Math.min(config.maxObjectBytes, config.hotCacheBytes), ttlMs: config.ttlMs })
+      : undefined;
+  const metrics = new Metrics({
+    bytes: () => cache.bytes + (hotCache?.bytes ?? 0),
+    entries: () => cache.entries + (hotCache?.entries ?? 0),
+  });
   const upstream = new S3Upstream({
     endpoint,
     region: config.upstream.region,
@@ -64,6 +91,8 @@ export async function startGateway(config: Config, logger: Logger, overrides: Ga
   });
   const gateway = new Gateway({
     cache,
+    hotCache,
+    cluster,
     upstream,
     maxObjectBytes: config.maxObjectBytes,
     fillBudget: new ByteBudget(config.maxCacheBytes),
@@ -77,7 +106,13 @@ export async function startGateway(config: Config, logger: Logger, overrides: Ga
     res.type(metrics.contentType).send(await metrics.render());
   });
   app.get(`${INTERNAL_PREFIX}status`, (_req, res) => {
-    res.json({ version: VERSION, upstream: (endpoint ?? new URL('https://s3.amazonaws.com')).origin, cache: { bytes: cache.bytes, entries: cache.entries, maxBytes: config.maxCacheBytes } });
+    res.json({
+      version: VERSION,
+      upstream: (endpoint ?? new URL('https://s3.amazonaws.com')).origin,
+      cache: { bytes: cache.bytes, entries: cache.entries, maxBytes: config.maxCacheBytes - config.hotCacheBytes },
+      hotCache: hotCache && { bytes: hotCache.bytes, entries: hotCache.entries, maxBytes: config.hotCacheBytes },
+      cluster: cluster?.status(),
+    });
   });
   app.use(
     createLegacyRouter({
@@ -89,34 +124,36 @@ export async function startGateway(config: Config, logger: Logger, overrides: Ga
   );
 
   const s3 = createS3Handler({ gateway, domain: config.domain, logger: logger.child({ module: 's3' }) });
+  const peerRoutes = clusterSetup && createPeerRoutes({ gateway, auth: clusterSetup.auth, logger: logger.child({ module: 'peers' }) });
   const logRequest = createRequestLogger(logger, config.verbose);
   const newRequestId = requestIds();
   const isVirtualHost = (req: IncomingMessage): boolean =>
     config.domain !== undefined && (req.headers.host ?? '').replace(/:\d+$/, '').toLowerCase().endsWith(`.${config.domain}`);
 
-  const server = createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 65_000 }, (req: IncomingMessage, res: ServerResponse) => {
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const requestId = newRequestId();
     res.setHeader('x-amz-request-id', requestId);
     logRequest(req, res, requestId);
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
-    if (!isVirtualHost(req) && (path.startsWith(INTERNAL_PREFIX) || LEGACY_ROUTES.has(`${req.method} ${path}`))) {
+    if (!isVirtualHost(req) && path.startsWith(INTERNAL_PREFIX)) {
+      if (path.startsWith(PEER_PREFIX)) {
+        if (peerRoutes) void peerRoutes(req, res, path, requestId);
+        else {
+          res.writeHead(404);
+          res.end();
+        }
+      } else app(req, res);
+      return;
+    }
+    if (!isVirtualHost(req) && LEGACY_ROUTES.has(`${req.method} ${path}`)) {
       app(req, res);
       return;
     }
     void s3(req, res, requestId);
   });
-  server.on('clientError', (err, socket) => {
-    logger.debug({ err }, 'client error');
-    socket.destroy();
-  });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => resolve());
-  });
-  const address = server.address() as AddressInfo;
   const hostForUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${config.host === 'localhost' ? 'localhost' : hostForUrl}:${address.port}`;
 
@@ -130,6 +167,7 @@ export async function startGateway(config: Config, logger: Logger, overrides: Ga
         server.close(() => resolve());
         server.closeAllConnections();
       });
+      await cluster?.close();
       await upstream.close();
       await local?.close();
     },

@@ -85,10 +85,10 @@ export function createLegacyRouter(options: LegacyRoutesOptions): express.Router
     }
   });
 
-  router.post('/invalidate', (req, res) => {
+  router.post('/invalidate', async (req, res) => {
     const bucket = requireQueryParam(req, 'bucket');
     const key = requireQueryParam(req, 'key');
-    gateway.invalidate(bucket, key);
+    await gateway.invalidateEverywhere([[bucket, key]]);
     res.json({ error: '', message: `'${bucket}#${key}' invalidated from cache` });
   });
 

@@ -1,0 +1,49 @@
+import type { UpstreamResponse } from '../upstream/upstream.js';
+import type { InvalidationFanout } from './invalidation.js';
+import type { Membership } from './membership.js';
+import type { PeerClient } from './peer-client.js';
+import { RendezvousRing } from './ring.js';
+
+export interface ClusterOptions {
+  membership: Membership;
+  peers: PeerClient;
+  fanout: InvalidationFanout;
+}
+
+export interface ClusterStatus {
+  self: string;
+  members: readonly string[];
+  down: string[];
+}
+
+/** Who owns a key, how to ask the owner, and how to tell every node about a write. */
+export class Cluster {
+  constructor(private readonly options: ClusterOptions) {}
+
+  /** The key's owner when it is another live node; undefined when this node owns it. */
+  remoteOwner(cacheKey: string): string | undefined {
+    const { membership, peers } = this.options;
+    const live = membership.members().filter((m) => m === membership.self || peers.isUp(m));
+    const owner = new RendezvousRing(live).owner(cacheKey);
+    return owner === membership.self ? undefined : owner;
+  }
+
+  fetchFromOwner(owner: string, bucket: string, key: string): Promise<UpstreamResponse> {
+    return this.options.peers.fetchObject(owner, bucket, key);
+  }
+
+  broadcastInvalidation(keys: ReadonlyArray<readonly [string, string]>): Promise<void> {
+    return this.options.fanout.broadcast(keys);
+  }
+
+  status(): ClusterStatus {
+    const { membership, peers } = this.options;
+    return { self: membership.self, members: membership.members(), down: peers.downPeers() };
+  }
+
+  async close(): Promise<void> {
+    this.options.membership.close();
+    this.options.fanout.close();
+    await this.options.peers.close();
+  }
+}

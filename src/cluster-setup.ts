@@ -1,0 +1,44 @@
+import { hostname, networkInterfaces } from 'node:os';
+import type { Logger } from 'pino';
+import { Cluster } from './cache/cluster.js';
+import { InvalidationFanout } from './cache/invalidation.js';
+import { Membership } from './cache/membership.js';
+import { PeerAuth } from './cache/peer-auth.js';
+import { PeerClient } from './cache/peer-client.js';
+import type { ClusterConfig } from './config.js';
+
+export interface ClusterSetup {
+  cluster: Cluster;
+  auth: PeerAuth;
+}
+
+/** Builds the cluster parts for a node listening on `host:port`, and resolves its first members. */
+export async function setUpCluster(config: ClusterConfig, host: string, port: number, logger: Logger): Promise<ClusterSetup> {
+  const log = logger.child({ module: 'peers' });
+  const auth = new PeerAuth(config.secret);
+  const peers = new PeerClient({ auth, timeoutMs: config.peerTimeoutMs, logger: log });
+  const membership = new Membership({
+    staticPeers: config.peers,
+    isSelf: selfMatcher(host, port),
+    fallbackSelf: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    dns: config.peersDns && { ...config.peersDns, port },
+    logger: log,
+  });
+  await membership.start();
+  const fanout = new InvalidationFanout({ peers, others: () => membership.others(), logger: log });
+  log.info({ self: membership.self, members: membership.members() }, 'cluster members');
+  return { cluster: new Cluster({ membership, peers, fanout }), auth };
+}
+
+/** Recognises this node's own origin among peers: its port on one of its names or addresses. */
+export function selfMatcher(host: string, port: number): (origin: string) => boolean {
+  const names = new Set(['localhost', '127.0.0.1', '::1', hostname().toLowerCase(), host.toLowerCase()]);
+  for (const addresses of Object.values(networkInterfaces())) {
+    for (const address of addresses ?? []) names.add(address.address.toLowerCase());
+  }
+  return (origin) => {
+    const url = new URL(origin);
+    const originPort = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+    return originPort === port && names.has(url.hostname.replace(/^\[|\]$/g, '').toLowerCase());
+  };
+}

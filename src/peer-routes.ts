@@ -1,0 +1,114 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
+import type { Logger } from 'pino';
+import { readBounded } from './cache/object-fill.js';
+import { PEER_SIGNATURE_HEADER, PEER_TIMESTAMP_HEADER, type PeerAuth } from './cache/peer-auth.js';
+import { PEER_INVALIDATE_PATH, PEER_OBJECT_PATH, UPSTREAM_ERROR_HEADER } from './cache/peer-client.js';
+import { S3Error } from './errors.js';
+import type { Gateway } from './gateway.js';
+import { pipeBody, relayHeaders } from './s3/forwarding.js';
+import { errorXml } from './s3/xml.js';
+
+const MAX_INVALIDATION_BYTES = 8 * 1024 * 1024;
+
+export interface PeerRoutesOptions {
+  gateway: Gateway;
+  auth: PeerAuth;
+  logger: Logger;
+}
+
+export type PeerRoutes = (req: IncomingMessage, res: ServerResponse, path: string, requestId: string) => Promise<void>;
+
+/** The internal API other nodes call: read an object as its owner, and drop keys from the caches. */
+export function createPeerRoutes(options: PeerRoutesOptions): PeerRoutes {
+  const { gateway, auth, logger } = options;
+
+  async function serveObject(url: URL, res: ServerResponse, requestId: string): Promise<void> {
+    const bucket = url.searchParams.get('bucket');
+    const key = url.searchParams.get('key');
+    if (!bucket || key === null || key === '') return plain(res, 400, 'bucket and key are required');
+    try {
+      const read = await gateway.read(bucket, key, { acceptsLiveBody: true, asOwner: true });
+      switch (read.kind) {
+        case 'hit':
+          res.writeHead(200, { ...read.meta.headers, 'content-length': String(read.meta.size) });
+          res.end(read.body);
+          return;
+        case 'shared':
+          res.writeHead(200, { ...read.meta.headers, 'content-length': String(read.meta.size) });
+          await pipeBody(Readable.from(read.fill.read(0, read.meta.size), { objectMode: false }), res);
+          return;
+        case 'live':
+          res.writeHead(200, { ...read.meta.headers, 'content-length': String(read.meta.size) });
+          await pipeBody(read.body, res);
+          return;
+        case 'error':
+          res.writeHead(read.statusCode, { ...relayHeaders(read.headers), [UPSTREAM_ERROR_HEADER]: '1' });
+          res.end(read.body);
+          return;
+        case 'uncacheable': {
+          const response = await gateway.forward({ method: 'GET', bucket, key, query: [], headers: {} }, []);
+          const marker = response.statusCode === 200 ? {} : { [UPSTREAM_ERROR_HEADER]: '1' };
+          res.writeHead(response.statusCode, { ...relayHeaders(response.headers), ...marker });
+          await pipeBody(response.body, res);
+          return;
+        }
+      }
+    } catch (err) {
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      const s3Error = err instanceof S3Error ? err : new S3Error('InternalError', { cause: err });
+      if (!(err instanceof S3Error)) logger.error({ err, bucket, key }, 'peer read failed');
+      const body = errorXml({ code: s3Error.code, message: s3Error.message, resource: `/${bucket}/${key}`, requestId, details: s3Error.details });
+      // The upstream failed for the owner; the asking node relays this rather than trying again.
+      res.writeHead(s3Error.statusCode, { 'content-type': 'application/xml', [UPSTREAM_ERROR_HEADER]: '1' });
+      res.end(body);
+    }
+  }
+
+  async function invalidate(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await readBounded(req, MAX_INVALIDATION_BYTES + 1);
+    let keys: unknown;
+    try {
+      keys = (JSON.parse(body.toString('utf8')) as { keys?: unknown }).keys;
+    } catch {
+      keys = undefined;
+    }
+    if (body.length > MAX_INVALIDATION_BYTES || !isKeyList(keys)) return plain(res, 400, 'expected {"keys":[[bucket,key],...]}');
+    for (const [bucket, key] of keys) gateway.invalidate(bucket, key);
+    res.writeHead(204);
+    res.end();
+  }
+
+  return async function handlePeer(req, res, path, requestId) {
+    const url = new URL(req.url ?? '/', 'http://peer');
+    const pathAndQuery = `${url.pathname}${url.search}`;
+    const ts = header(req, PEER_TIMESTAMP_HEADER);
+    const sig = header(req, PEER_SIGNATURE_HEADER);
+    if (!auth.verify(req.method ?? 'GET', pathAndQuery, ts, sig)) {
+      logger.warn({ remote: req.socket.remoteAddress, path, method: req.method }, 'peer request refused: bad or missing MAC');
+      req.resume();
+      return plain(res, 403, 'peer authentication failed');
+    }
+    if (req.method === 'GET' && path === PEER_OBJECT_PATH) return serveObject(url, res, requestId);
+    if (req.method === 'POST' && path === PEER_INVALIDATE_PATH) return invalidate(req, res);
+    req.resume();
+    return plain(res, 404, 'no such peer route');
+  };
+}
+
+function isKeyList(value: unknown): value is Array<[string, string]> {
+  return Array.isArray(value) && value.every((p) => Array.isArray(p) && p.length === 2 && typeof p[0] === 'string' && typeof p[1] === 'string');
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function plain(res: ServerResponse, status: number, message: string): void {
+  res.writeHead(status, { 'content-type': 'text/plain' });
+  res.end(message);
+}
