@@ -1,0 +1,143 @@
+import assert from 'node:assert/strict';
+import { after, before, beforeEach, describe, test } from 'node:test';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { Agent, request } from 'undici';
+import { PeerAuth } from '../src/cache/peer-auth.js';
+import { randomBody, sha256, uniqueKey } from '../test-support/bytes.js';
+import { CLUSTER_SECRET, startCluster, type TestCluster } from '../test-support/cluster.js';
+import { sdkClient } from '../test-support/harness.js';
+import { LOCAL_UPSTREAM_CREDENTIALS } from '../src/upstream/local-upstream.js';
+
+let c: TestCluster;
+let direct: S3Client;
+const agent = new Agent({ connections: 64 });
+
+before(async () => {
+  c = await startCluster(3);
+  direct = sdkClient(c.upstreamEndpoint.origin, LOCAL_UPSTREAM_CREDENTIALS);
+});
+after(async () => {
+  direct.destroy();
+  await agent.close();
+  await c.close();
+});
+beforeEach(() => c.front.reset());
+
+async function seed(key: string, body: Buffer | string): Promise<void> {
+  await direct.send(new PutObjectCommand({ Bucket: 'test', Key: key, Body: body }));
+}
+
+async function get(node: number, key: string, headers: Record<string, string> = {}) {
+  const res = await request(`${c.urls[node]}/test/${encodeURIComponent(key)}`, { dispatcher: agent, headers });
+  const body = Buffer.from(await res.body.arrayBuffer());
+  return { status: res.statusCode, headers: res.headers, body };
+}
+
+function nonOwner(key: string): number {
+  return (c.ownerIndex('test', key) + 1) % 3;
+}
+
+describe('a three-node cluster', () => {
+  test('1,000 concurrent cold GETs of one key over three nodes reach the upstream once', async () => {
+    const key = uniqueKey('storm');
+    const body = randomBody(64 * 1024);
+    await seed(key, body);
+    c.front.inject({ method: 'GET', path: `/test/${key}`, fault: { kind: 'delay', ms: 300 } });
+    const results = await Promise.all(Array.from({ length: 1000 }, (_, i) => get(i % 3, key)));
+    for (const r of results) {
+      assert.equal(r.status, 200);
+      assert.equal(sha256(r.body), sha256(body));
+    }
+    assert.equal(c.front.count('GET', `/test/${key}`), 1);
+  });
+
+  test('100 distinct objects read through random nodes cost 100 upstream GETs, and a second pass none', async () => {
+    const keys = Array.from({ length: 100 }, () => uniqueKey('many'));
+    await Promise.all(keys.map((k) => seed(k, `bytes of ${k}`)));
+    c.front.reset();
+    const pick = (): number => Math.floor(Math.random() * 3);
+    for (const pass of [1, 2]) {
+      const results = await Promise.all(keys.map((k) => get(pick(), k)));
+      results.forEach((r, i) => assert.equal(r.body.toString(), `bytes of ${keys[i]}`));
+      assert.equal(c.front.count('GET'), 100, `after pass ${pass}`);
+    }
+  });
+
+  test('a non-owner keeps a hot copy and serves ranges and conditionals from it', async () => {
+    const key = uniqueKey('hot');
+    const body = randomBody(10_000);
+    await seed(key, body);
+    const asker = nonOwner(key);
+    const ranged = await get(asker, key, { range: 'bytes=100-199' });
+    assert.equal(ranged.status, 206);
+    assert.deepEqual(ranged.body, body.subarray(100, 200));
+    const again = await get(asker, key);
+    assert.equal(again.headers['x-cache'], 'HIT');
+    assert.equal(sha256(again.body), sha256(body));
+    const etag = String(again.headers.etag);
+    assert.equal((await get(asker, key, { 'if-none-match': etag })).status, 304);
+    assert.equal((await get(asker, key, { 'if-match': '"nope"' })).status, 412);
+    assert.equal(c.front.count('GET', `/test/${key}`), 1);
+  });
+
+  test('a write through one node is seen at once through the others', async () => {
+    const key = uniqueKey('write');
+    await seed(key, 'version 1');
+    for (const node of [0, 1, 2]) assert.equal((await get(node, key)).body.toString(), 'version 1');
+    const put = await request(`${c.urls[1]}/test/${key}`, { method: 'PUT', body: 'version 2', dispatcher: agent });
+    assert.equal(put.statusCode, 200);
+    await put.body.dump();
+    for (const node of [0, 2, 1]) assert.equal((await get(node, key)).body.toString(), 'version 2', `node ${node}`);
+  });
+
+  test('legacy /invalidate drops the key on every node', async () => {
+    const key = uniqueKey('legacy');
+    await seed(key, 'old');
+    for (const node of [0, 1, 2]) assert.equal((await get(node, key)).body.toString(), 'old');
+    await seed(key, 'new');
+    const res = await request(`${c.urls[2]}/invalidate?bucket=test&key=${key}`, { method: 'POST', dispatcher: agent });
+    assert.equal(res.statusCode, 200);
+    await res.body.dump();
+    for (const node of [0, 1, 2]) assert.equal((await get(node, key)).body.toString(), 'new', `node ${node}`);
+  });
+
+  test('refuses peer API calls without a valid MAC', async () => {
+    const path = '/_falcon/peer/object?bucket=test&key=x';
+    const none = await request(`${c.urls[0]}${path}`, { dispatcher: agent });
+    assert.equal(none.statusCode, 403);
+    await none.body.dump();
+    const wrong = new PeerAuth('not-the-cluster-secret').sign('GET', path);
+    const forged = await request(`${c.urls[0]}${path}`, { dispatcher: agent, headers: wrong });
+    assert.equal(forged.statusCode, 403);
+    await forged.body.dump();
+    const good = await request(`${c.urls[0]}${path}`, { dispatcher: agent, headers: new PeerAuth(CLUSTER_SECRET).sign('GET', path) });
+    assert.equal(good.statusCode, 404, 'a valid MAC reaches the route (the object does not exist)');
+    await good.body.dump();
+    const inval = await request(`${c.urls[0]}/_falcon/peer/invalidate`, { method: 'POST', body: '{"keys":[]}', dispatcher: agent });
+    assert.equal(inval.statusCode, 403);
+    await inval.body.dump();
+  });
+
+  test('a killed node fails no client request: reads and writes go on through the others', async () => {
+    const keys = Array.from({ length: 30 }, () => uniqueKey('survive'));
+    await Promise.all(keys.map((k) => seed(k, `v1 ${k}`)));
+    for (const k of keys) assert.equal((await get(k.length % 2, k)).body.toString(), `v1 ${k}`);
+    const victim = 2;
+    assert.ok(keys.some((k) => c.ownerIndex('test', k) === victim), 'some keys were owned by the victim');
+    await c.kill(victim);
+    for (const k of keys) {
+      for (const node of [0, 1]) {
+        const r = await get(node, k);
+        assert.equal(r.status, 200, `${k} via ${node}`);
+        assert.equal(r.body.toString(), `v1 ${k}`);
+      }
+    }
+    const fresh = uniqueKey('after-kill');
+    await seed(fresh, 'fresh');
+    assert.equal((await get(0, fresh)).body.toString(), 'fresh');
+    const put = await request(`${c.urls[0]}/test/${keys[0]}`, { method: 'PUT', body: 'v2', dispatcher: agent });
+    assert.equal(put.statusCode, 200);
+    await put.body.dump();
+    assert.equal((await get(1, keys[0] as string)).body.toString(), 'v2');
+  });
+});
