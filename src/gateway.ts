@@ -6,6 +6,7 @@ import type { Cluster } from './cache/cluster.js';
 import { ObjectFill } from './cache/object-fill.js';
 import { PeerUnavailableError } from './cache/peer-client.js';
 import type { ObjectMeta } from './cache/object-meta.js';
+import { S3Error } from './errors.js';
 import type { Upstream, UpstreamRequest, UpstreamResponse } from './upstream/upstream.js';
 
 export type ObjectRead =
@@ -136,8 +137,22 @@ export class Gateway {
         return fromUpstream();
       }
     };
+    // If the owner dies midway, the rest of the same object (same ETag) comes from the upstream.
+    const resumeFromUpstream = async (meta: ObjectMeta, offset: number) => {
+      logger.warn({ bucket, key, owner, offset }, 'owner stream failed; resuming from the upstream');
+      const headers: Record<string, string> = { range: `bytes=${offset}-` };
+      if (meta.etag !== undefined) headers['if-match'] = meta.etag;
+      const response = await upstream.request({ method: 'GET', bucket, key, query: [], headers });
+      const range = String(response.headers['content-range'] ?? '');
+      if (response.statusCode !== 206 || !range.startsWith(`bytes ${offset}-`)) {
+        response.body.destroy();
+        throw new S3Error('BadGateway', { message: 'The object changed while it was being read.' });
+      }
+      return response.body;
+    };
     const fill = new ObjectFill({
       fetch: owner === undefined ? fromUpstream : fromOwner,
+      resume: owner === undefined ? undefined : resumeFromUpstream,
       admit: (meta) => meta.size <= maxObjectBytes && fillBudget.tryReserve(meta.size),
       release: (meta) => fillBudget.release(meta.size),
     });

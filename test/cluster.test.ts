@@ -124,7 +124,24 @@ describe('a three-node cluster', () => {
     for (const k of keys) assert.equal((await get(k.length % 2, k)).body.toString(), `v1 ${k}`);
     const victim = 2;
     assert.ok(keys.some((k) => c.ownerIndex('test', k) === victim), 'some keys were owned by the victim');
-    await c.kill(victim);
+
+    // The owner dies while it streams an object to another node: the client still gets every byte.
+    let streamed = uniqueKey('midstream');
+    while (c.ownerIndex('test', streamed) !== victim) streamed = uniqueKey('midstream');
+    const big = randomBody(1024 * 1024);
+    await seed(streamed, big);
+    c.front.inject({ method: 'GET', path: `/test/${streamed}`, fault: { kind: 'slow-body', pieces: 8, gapMs: 150 }, times: 1 });
+    const res = await request(`${c.urls[0]}/test/${streamed}`, { dispatcher: agent });
+    assert.equal(res.statusCode, 200);
+    const chunks: Buffer[] = [];
+    let killed: Promise<void> | undefined;
+    for await (const chunk of res.body) {
+      chunks.push(chunk as Buffer);
+      killed ??= c.kill(victim);
+    }
+    await killed;
+    assert.equal(sha256(Buffer.concat(chunks)), sha256(big));
+    assert.equal(c.front.count('GET', `/test/${streamed}`), 2, 'the owner read it once, then the rest came from the upstream');
     for (const k of keys) {
       for (const node of [0, 1]) {
         const r = await get(node, k);

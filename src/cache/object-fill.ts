@@ -20,6 +20,8 @@ export interface ObjectFillOptions {
   admit: (meta: ObjectMeta) => boolean;
   /** Gives back what admit reserved, once the fill has ended either way. */
   release: (meta: ObjectMeta) => void;
+  /** When the body fails midway, fetches the rest of the same object (bytes from `offset` on) from elsewhere. */
+  resume?: (meta: ObjectMeta, offset: number) => Promise<Readable>;
 }
 
 /**
@@ -100,39 +102,48 @@ export class ObjectFill {
   }
 
   private pump(body: Readable, meta: ObjectMeta): void {
-    let ended = false;
-    const end = (failure: Error | undefined): void => {
-      if (ended) return;
-      ended = true;
-      this.options.release(meta);
-      if (failure) {
-        this.failure = failure;
-        body.destroy();
-        this.resolveCompleted(undefined);
-      } else {
-        this.finished = true;
-        this.resolveCompleted(Buffer.concat(this.chunks, this.receivedBytes));
+    void this.readAll(body, meta).then(
+      () => this.end(meta, undefined),
+      (err: unknown) => this.end(meta, err instanceof S3Error ? err : new S3Error('BadGateway', { message: 'The upstream body failed.', cause: err })),
+    );
+  }
+
+  /** Reads the body into chunks; after a failure midway, reads the rest through `resume` once. */
+  private async readAll(first: Readable, meta: ObjectMeta): Promise<void> {
+    let source = first;
+    let resumed = false;
+    for (;;) {
+      try {
+        for await (const chunk of source) {
+          const buf = chunk as Buffer;
+          this.receivedBytes += buf.length;
+          if (this.receivedBytes > meta.size) {
+            throw new S3Error('BadGateway', { message: 'The upstream sent more bytes than its Content-Length.' });
+          }
+          this.chunks.push(buf);
+          this.wake();
+        }
+        if (this.receivedBytes === meta.size) return;
+        throw new S3Error('BadGateway', { message: 'The upstream body ended before its Content-Length.' });
+      } catch (err) {
+        source.destroy();
+        if (resumed || this.options.resume === undefined || this.receivedBytes > meta.size) throw err;
+        resumed = true;
+        source = await this.options.resume(meta, this.receivedBytes);
       }
-      this.wake();
-    };
-    body.on('data', (chunk: Buffer) => {
-      this.receivedBytes += chunk.length;
-      if (this.receivedBytes > meta.size) {
-        end(new S3Error('BadGateway', { message: 'The upstream sent more bytes than its Content-Length.' }));
-        return;
-      }
-      this.chunks.push(chunk);
-      this.wake();
-    });
-    body.on('end', () => {
-      end(
-        this.receivedBytes === meta.size
-          ? undefined
-          : new S3Error('BadGateway', { message: 'The upstream body ended before its Content-Length.' }),
-      );
-    });
-    body.on('error', (err) => end(new S3Error('BadGateway', { message: 'The upstream body failed.', cause: err })));
-    body.on('close', () => end(new S3Error('BadGateway', { message: 'The upstream body closed early.' })));
+    }
+  }
+
+  private end(meta: ObjectMeta, failure: Error | undefined): void {
+    this.options.release(meta);
+    if (failure) {
+      this.failure = failure;
+      this.resolveCompleted(undefined);
+    } else {
+      this.finished = true;
+      this.resolveCompleted(Buffer.concat(this.chunks, this.receivedBytes));
+    }
+    this.wake();
   }
 
   private wake(): void {
