@@ -30,11 +30,23 @@ export async function setUpCluster(config: ClusterConfig, host: string, port: nu
   return { cluster: new Cluster({ membership, peers, fanout }), auth };
 }
 
-/** Recognises this node's own origin among peers: its port on one of its names or addresses. */
+const WILDCARDS = new Set(['0.0.0.0', '::', '']);
+
+/**
+ * Recognises this node's own origin among peers: its port on one of its names. A node bound to
+ * one address is known by that address only; a node bound to all of them by every interface
+ * address and the machine's host name.
+ */
 export function selfMatcher(host: string, port: number): (origin: string) => boolean {
-  const names = new Set(['localhost', '127.0.0.1', '::1', hostname().toLowerCase(), host.toLowerCase()]);
-  for (const addresses of Object.values(networkInterfaces())) {
-    for (const address of addresses ?? []) names.add(address.address.toLowerCase());
+  const bound = host.toLowerCase().replace(/^\[|\]$/g, '');
+  const names = new Set([bound]);
+  if (bound === 'localhost') ['127.0.0.1', '::1'].forEach((n) => names.add(n));
+  if (WILDCARDS.has(bound)) {
+    names.add('localhost');
+    names.add(hostname().toLowerCase());
+    for (const addresses of Object.values(networkInterfaces())) {
+      for (const address of addresses ?? []) names.add(address.address.toLowerCase());
+    }
   }
   return (origin) => {
     const url = new URL(origin);
