@@ -20,10 +20,19 @@ export class InvalidationFanout {
 
   constructor(private readonly options: InvalidationFanoutOptions) {}
 
-  /** Resolves once every peer was tried once; failures keep being retried afterwards. */
+  /**
+   * Resolves once every live peer was tried once; failures keep being retried afterwards. Peers in
+   * back-off are not waited for: they are tried in the background.
+   */
   async broadcast(keys: Keys): Promise<void> {
     if (keys.length === 0) return;
-    await Promise.all(this.options.others().map((peer) => this.send(peer, keys, Date.now())));
+    const now = Date.now();
+    const attempts: Array<Promise<void>> = [];
+    for (const peer of this.options.others()) {
+      const attempt = this.send(peer, keys, now);
+      if (this.options.peers.isUp(peer)) attempts.push(attempt);
+    }
+    await Promise.all(attempts);
   }
 
   close(): void {
