@@ -11,6 +11,7 @@ const STOP_TIMEOUT_MS = 5_000;
 export interface ServerProcess {
   name: string;
   url: string;
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -23,7 +24,16 @@ export async function spawnServer(name: string, script: string, args: readonly s
   });
   try {
     const { port } = await waitForReadyLine(child, name);
-    return { name, url: `http://127.0.0.1:${port}`, stop: () => stopChild(child) };
+    const pid = child.pid;
+    if (pid === undefined) throw new Error(`${name} server has no pid`);
+    const reportUnexpectedExit = (code: number | null, signal: NodeJS.Signals | null): void =>
+      console.error(`${name} server exited unexpectedly (${signal ?? `code ${code}`})`);
+    child.once('exit', reportUnexpectedExit);
+    const stop = (): Promise<void> => {
+      child.off('exit', reportUnexpectedExit);
+      return stopChild(child);
+    };
+    return { name, url: `http://127.0.0.1:${port}`, pid, stop };
   } catch (err) {
     await stopChild(child);
     throw err;

@@ -1,25 +1,48 @@
-import autocannon from 'autocannon';
 import type { ServerProcess } from './child-server.js';
+import { type LoadResult, LoadGenerator } from './load.js';
 import { type SeededObject, sha256 } from './objects.js';
+import { processCpuMs } from './process-cpu.js';
 
 export interface LoadSettings {
+  /** Measured seconds per server per round. */
   seconds: number;
+  /** Unmeasured load on the same connections just before each measurement. */
   warmupSeconds: number;
+}
+
+export interface BenchSettings extends LoadSettings {
+  /** Alternating falcon/bare rounds per object size. */
+  rounds: number;
+  /** Unmeasured load on each server before the first round of each object size. */
+  primeSeconds: number;
 }
 
 export interface Measurement {
   object: string;
   server: string;
+  /** 1-based round number. */
+  round: number;
   connections: number;
   durationSeconds: number;
   requests: number;
   requestsPerSec: number;
+  /** Response body bytes received per second. */
   bytesPerSec: number;
+  p50LatencyMs: number;
   p99LatencyMs: number;
   non2xx: number;
+  /** Bodies whose received length differed from their Content-Length. */
+  lengthMismatches: number;
   errors: number;
   timeouts: number;
+  /** CPU the load generator used, as a fraction of one core. */
+  loadGeneratorCpu: number;
+  /** CPU the server process used, as a fraction of one core; null where /proc is unavailable. */
+  serverCpu: number | null;
 }
+
+/** Above this the load generator, not the server, is likely what limits throughput. */
+export const CLIENT_BOUND_CPU = 0.9;
 
 interface FetchedObject {
   status: number;
@@ -67,31 +90,72 @@ export async function verifyPair(falcon: ServerProcess, bare: ServerProcess, obj
   if (problems.length > 0) throw new Error(`verification failed:\n  ${problems.join('\n  ')}`);
 }
 
-async function load(url: string, connections: number, seconds: number): Promise<autocannon.Result> {
-  return autocannon({ url, connections, duration: seconds });
-}
-
 export async function measure(
   server: ServerProcess,
   object: SeededObject,
   connections: number,
   settings: LoadSettings,
+  round: number,
 ): Promise<Measurement> {
-  const url = server.url + object.path;
-  if (settings.warmupSeconds > 0) await load(url, connections, settings.warmupSeconds);
-  const result = await load(url, connections, settings.seconds);
+  const generator = new LoadGenerator(server.url, connections);
+  try {
+    if (settings.warmupSeconds > 0) await generator.run(object.path, settings.warmupSeconds);
+    const serverBefore = await processCpuMs(server.pid);
+    const clientBefore = process.cpuUsage();
+    const result = await generator.run(object.path, settings.seconds);
+    const client = process.cpuUsage(clientBefore);
+    const serverAfter = await processCpuMs(server.pid);
+    const cpu: CpuUsed = {
+      clientMs: (client.user + client.system) / 1000,
+      serverMs: serverBefore === undefined || serverAfter === undefined ? undefined : serverAfter - serverBefore,
+    };
+    return toMeasurement(server, object, round, connections, result, cpu);
+  } finally {
+    await generator.close();
+  }
+}
+
+/** Unmeasured load, so a server's JIT and heap have settled before its first measured round. */
+export async function prime(server: ServerProcess, object: SeededObject, connections: number, seconds: number): Promise<void> {
+  const generator = new LoadGenerator(server.url, connections);
+  try {
+    await generator.run(object.path, seconds);
+  } finally {
+    await generator.close();
+  }
+}
+
+interface CpuUsed {
+  clientMs: number;
+  serverMs: number | undefined;
+}
+
+function toMeasurement(
+  server: ServerProcess,
+  object: SeededObject,
+  round: number,
+  connections: number,
+  result: LoadResult,
+  cpu: CpuUsed,
+): Measurement {
+  const seconds = result.elapsedMs / 1000;
   return {
     object: object.label,
     server: server.name,
+    round,
     connections,
-    durationSeconds: result.duration,
-    requests: result.requests.total,
-    requestsPerSec: result.requests.average,
-    bytesPerSec: result.throughput.average,
-    p99LatencyMs: result.latency.p99,
+    durationSeconds: seconds,
+    requests: result.responses,
+    requestsPerSec: result.responses / seconds,
+    bytesPerSec: result.bytes / seconds,
+    p50LatencyMs: result.latency.percentile(0.5),
+    p99LatencyMs: result.latency.percentile(0.99),
     non2xx: result.non2xx,
+    lengthMismatches: result.lengthMismatches,
     errors: result.errors,
     timeouts: result.timeouts,
+    loadGeneratorCpu: cpu.clientMs / result.elapsedMs,
+    serverCpu: cpu.serverMs === undefined ? null : cpu.serverMs / result.elapsedMs,
   };
 }
 
@@ -99,6 +163,7 @@ export function measurementProblems(m: Measurement): string[] {
   const problems: string[] = [];
   if (m.requests === 0) problems.push('no requests completed');
   if (m.non2xx > 0) problems.push(`${m.non2xx} non-2xx responses`);
-  if (m.errors > 0) problems.push(`${m.errors} connection errors (${m.timeouts} timeouts)`);
-  return problems.map((problem) => `${m.object} via ${m.server}: ${problem}`);
+  if (m.lengthMismatches > 0) problems.push(`${m.lengthMismatches} bodies whose length differed from Content-Length`);
+  if (m.errors > 0) problems.push(`${m.errors} request errors (${m.timeouts} timeouts)`);
+  return problems.map((problem) => `${m.object} via ${m.server} (round ${m.round}): ${problem}`);
 }

@@ -1,0 +1,220 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { constants, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startLocalUpstream } from '../src/upstream/local-upstream.js';
+import { type ServerProcess, spawnServer } from './child-server.js';
+import {
+  type BenchSettings,
+  type Measurement,
+  measure,
+  measurementProblems,
+  prime,
+  verifyPair,
+  warmCache,
+} from './measure.js';
+import { OBJECT_SPECS, type SeededObject, seedObjects } from './objects.js';
+import {
+  type Ratio,
+  type RoundRatio,
+  clientBoundWarning,
+  measurementTable,
+  ratioFor,
+  ratioTable,
+  roundRatio,
+  writeResults,
+} from './report.js';
+import { BENCH_BUCKET, type ServedObject } from './shared.js';
+
+interface BenchCase {
+  key: (typeof OBJECT_SPECS)[number]['key'];
+  connections: number;
+  /** Minimum Falcon/bare req/s ratio. */
+  target: number;
+}
+
+const CASES: readonly BenchCase[] = [
+  { key: 'obj-1k', connections: 32, target: 0.5 },
+  { key: 'obj-1m', connections: 8, target: 0.7 },
+];
+
+const RESULTS_FILE = fileURLToPath(new URL('./results/latest.json', import.meta.url));
+
+interface Servers {
+  falcon: ServerProcess;
+  bare: ServerProcess;
+}
+
+/** Teardown steps, run newest first and at most once. */
+class Cleanup {
+  private readonly steps: (() => Promise<void>)[] = [];
+  private done: Promise<void> | undefined;
+
+  add(step: () => Promise<void>): void {
+    this.steps.push(step);
+  }
+
+  run(): Promise<void> {
+    this.done ??= this.runSteps();
+    return this.done;
+  }
+
+  private async runSteps(): Promise<void> {
+    for (const step of this.steps.reverse()) {
+      try {
+        await step();
+      } catch (err) {
+        console.error('cleanup step failed:', err);
+      }
+    }
+  }
+}
+
+function readNumber(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, integer: boolean): number {
+  const text = env[name]?.trim();
+  if (text === undefined || text === '') return fallback;
+  const value = Number(text);
+  if (!Number.isFinite(value) || value < min || (integer && !Number.isInteger(value))) {
+    throw new Error(`${name} must be ${integer ? 'an integer' : 'a number'} >= ${min}, got "${text}"`);
+  }
+  return value;
+}
+
+function readSettings(env: NodeJS.ProcessEnv): BenchSettings {
+  return {
+    seconds: readNumber(env, 'BENCH_SECONDS', 5, 1, false),
+    warmupSeconds: readNumber(env, 'BENCH_WARMUP_SECONDS', 0.5, 0, false),
+    rounds: readNumber(env, 'BENCH_ROUNDS', 3, 1, true),
+    primeSeconds: readNumber(env, 'BENCH_PRIME_SECONDS', 2, 0, false),
+  };
+}
+
+async function startServers(dir: string, upstream: URL, objects: readonly ServedObject[], cleanup: Cleanup): Promise<Servers> {
+  const manifest = join(dir, 'manifest.json');
+  await writeFile(manifest, JSON.stringify(objects));
+  const falcon = await spawnServer('falcon', './falcon-server.ts', [upstream.origin]);
+  cleanup.add(falcon.stop);
+  const bare = await spawnServer('bare', './bare-server.ts', [manifest]);
+  cleanup.add(bare.stop);
+  return { falcon, bare };
+}
+
+function objectFor(objects: readonly SeededObject[], benchCase: BenchCase): SeededObject {
+  const object = objects.find((o) => o.path === `/${BENCH_BUCKET}/${benchCase.key}`);
+  if (object === undefined) throw new Error(`no seeded object for ${benchCase.key}`);
+  return object;
+}
+
+interface CaseResult {
+  measurements: Measurement[];
+  ratio: Ratio;
+}
+
+/** Falcon first in odd rounds, bare first in even ones, so drift over the run does not favour either server. */
+function roundOrder(servers: Servers, round: number): [ServerProcess, ServerProcess] {
+  return round % 2 === 1 ? [servers.falcon, servers.bare] : [servers.bare, servers.falcon];
+}
+
+interface RoundResult {
+  falcon: Measurement;
+  bare: Measurement;
+  first: ServerProcess;
+}
+
+async function runRound(
+  servers: Servers,
+  object: SeededObject,
+  benchCase: BenchCase,
+  settings: BenchSettings,
+  round: number,
+): Promise<RoundResult> {
+  const [first, second] = roundOrder(servers, round);
+  const firstRun = await measure(first, object, benchCase.connections, settings, round);
+  const secondRun = await measure(second, object, benchCase.connections, settings, round);
+  return first === servers.falcon
+    ? { falcon: firstRun, bare: secondRun, first }
+    : { falcon: secondRun, bare: firstRun, first };
+}
+
+function describeRound(object: SeededObject, rounds: number, r: RoundRatio): string {
+  const falcon = r.falconRequestsPerSec.toFixed(0);
+  const bare = r.bareRequestsPerSec.toFixed(0);
+  const where = `${object.label} round ${r.round}/${rounds} (${r.first} first)`;
+  return `  ${where}: falcon ${falcon} req/s, bare ${bare} req/s, ratio ${r.ratio.toFixed(2)}x`;
+}
+
+async function runCase(
+  servers: Servers,
+  object: SeededObject,
+  benchCase: BenchCase,
+  settings: BenchSettings,
+): Promise<CaseResult> {
+  await verifyPair(servers.falcon, servers.bare, object);
+  console.error(
+    `measuring ${object.label} with ${benchCase.connections} connections: ${settings.primeSeconds}s priming, then ` +
+      `${settings.rounds} rounds of ${settings.warmupSeconds}s warm-up + ${settings.seconds}s per server...`,
+  );
+  if (settings.primeSeconds > 0) {
+    for (const server of [servers.falcon, servers.bare]) {
+      await prime(server, object, benchCase.connections, settings.primeSeconds);
+    }
+  }
+  const measurements: Measurement[] = [];
+  const rounds: RoundRatio[] = [];
+  for (let round = 1; round <= settings.rounds; round++) {
+    const result = await runRound(servers, object, benchCase, settings, round);
+    const ratio = roundRatio(result.first.name, result.falcon, result.bare);
+    console.error(describeRound(object, settings.rounds, ratio));
+    rounds.push(ratio);
+    measurements.push(result.falcon, result.bare);
+  }
+  await verifyPair(servers.falcon, servers.bare, object);
+  return { measurements, ratio: ratioFor(object.label, benchCase.target, rounds) };
+}
+
+async function bench(settings: BenchSettings, cleanup: Cleanup): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'falcon-bench-'));
+  cleanup.add(() => rm(dir, { recursive: true, force: true }));
+  const upstream = await startLocalUpstream(join(dir, 'upstream'), [BENCH_BUCKET]);
+  cleanup.add(() => upstream.close());
+  const objects = await seedObjects(upstream.endpoint, dir, OBJECT_SPECS);
+  const servers = await startServers(dir, upstream.endpoint, objects, cleanup);
+  await warmCache(servers.falcon, objects);
+
+  const measurements: Measurement[] = [];
+  const ratios: Ratio[] = [];
+  for (const benchCase of CASES) {
+    const result = await runCase(servers, objectFor(objects, benchCase), benchCase, settings);
+    measurements.push(...result.measurements);
+    ratios.push(result.ratio);
+  }
+
+  console.log(`\n${measurementTable(measurements)}\n\n${ratioTable(ratios)}\n`);
+  const warning = clientBoundWarning(ratios);
+  if (warning !== undefined) console.log(`${warning}\n`);
+  const problems = measurements.flatMap(measurementProblems);
+  if (problems.length > 0) throw new Error(`the run is invalid, results not written:\n  ${problems.join('\n  ')}`);
+  await writeResults(RESULTS_FILE, settings, measurements, ratios);
+  console.log(`results written to ${RESULTS_FILE}`);
+}
+
+async function main(): Promise<void> {
+  const cleanup = new Cleanup();
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      void cleanup.run().finally(() => process.exit(128 + constants.signals[signal]));
+    });
+  }
+  try {
+    await bench(readSettings(process.env), cleanup);
+  } finally {
+    await cleanup.run();
+  }
+}
+
+try {
+  await main();
+} catch (err) {
+  console.error('bench failed:', err);
+  process.exitCode = 1;
+}
