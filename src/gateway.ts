@@ -31,7 +31,7 @@ export type ReadOutcome = 'hit' | 'miss' | 'coalesced' | 'peer';
 
 export interface GatewayOptions {
   cache: ObjectCache;
-  /** Copies of objects other nodes own; the main cache when there is no cluster. */
+  /** Copies of objects other nodes own; without it, such objects are not kept. */
   hotCache?: ObjectCache;
   cluster?: Cluster;
   upstream: Upstream;
@@ -157,7 +157,8 @@ export class Gateway {
       release: (meta) => fillBudget.release(meta.size),
     });
     const map = owner === undefined ? this.inflight : this.inflightFromPeers;
-    const cache = owner === undefined ? this.options.cache : (this.options.hotCache ?? this.options.cache);
+    // Objects another node owns are kept only as hot copies; with no hot cache they are not kept.
+    const cache = owner === undefined ? this.options.cache : this.options.hotCache;
     map.set(cacheKey, fill);
     const forget = (): void => {
       if (map.get(cacheKey) === fill) map.delete(cacheKey);
@@ -167,7 +168,7 @@ export class Gateway {
         if (head.kind !== 'shared') return forget();
         const body = await fill.completed;
         forget();
-        if (body !== undefined && !fill.stale) {
+        if (body !== undefined && !fill.stale && cache !== undefined) {
           cache.set(cacheKey, { meta: head.meta, body });
           logger.debug({ bucket, key, bytes: body.length, tier: owner === undefined ? 'main' : 'hot' }, 'cache fill');
         }
