@@ -4,12 +4,15 @@
  */
 export const S3_ERROR_STATUS = {
   AccessDenied: 403,
+  AuthorizationHeaderMalformed: 400,
+  AuthorizationQueryParametersError: 400,
   BadDigest: 400,
   BadGateway: 502,
   EntityTooLarge: 400,
   GatewayTimeout: 504,
   IncompleteBody: 400,
   InternalError: 500,
+  InvalidAccessKeyId: 403,
   InvalidArgument: 400,
   InvalidBucketName: 400,
   InvalidRange: 416,
@@ -18,16 +21,26 @@ export const S3_ERROR_STATUS = {
   MalformedXML: 400,
   MethodNotAllowed: 405,
   MissingContentLength: 411,
+  MissingSecurityHeader: 400,
   NoSuchBucket: 404,
   NoSuchKey: 404,
   NotImplemented: 501,
   PreconditionFailed: 412,
+  RequestTimeTooSkewed: 403,
   ServiceUnavailable: 503,
+  SignatureDoesNotMatch: 403,
+  XAmzContentSHA256Mismatch: 400,
 } as const;
 
 export type S3ErrorCode = keyof typeof S3_ERROR_STATUS;
 
 const DEFAULT_MESSAGES: Partial<Record<S3ErrorCode, string>> = {
+  AccessDenied: 'Access Denied',
+  InvalidAccessKeyId: 'The AWS Access Key Id you provided does not exist in our records.',
+  RequestTimeTooSkewed: "The difference between the request time and the server's time is too large.",
+  SignatureDoesNotMatch:
+    'The request signature we calculated does not match the signature you provided. Check your key and signing method.',
+  XAmzContentSHA256Mismatch: "The provided 'x-amz-content-sha256' header does not match what was computed.",
   InternalError: 'We encountered an internal error. Please try again.',
   InvalidRange: 'The requested range is not satisfiable',
   InvalidURI: "Couldn't parse the specified URI.",

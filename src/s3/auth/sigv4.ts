@@ -1,0 +1,325 @@
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import { S3Error } from '../../errors.js';
+import { encodeRfc3986 } from '../../upstream/uri-encoding.js';
+import type { KeyStore } from './keys.js';
+
+export const ALGORITHM = 'AWS4-HMAC-SHA256';
+export const EMPTY_SHA256 = createHash('sha256').update('').digest('hex');
+const MAX_SKEW_MS = 15 * 60_000;
+const MAX_PRESIGN_EXPIRES_S = 7 * 24 * 3600;
+const PAYLOAD_HASHES = /^(UNSIGNED-PAYLOAD|STREAMING-UNSIGNED-PAYLOAD-TRAILER|STREAMING-AWS4-HMAC-SHA256-PAYLOAD|STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER|[0-9a-f]{64})$/;
+
+/** What a verified signature establishes, and what later checks of the body need. */
+export interface VerifiedSignature {
+  accessKeyId: string;
+  /** x-amz-date, e.g. 20261124T101500Z. */
+  amzDate: string;
+  /** date/region/service/aws4_request. */
+  scope: string;
+  signature: string;
+  signingKey: Buffer;
+  /** x-amz-content-sha256 (or UNSIGNED-PAYLOAD for presigned URLs). */
+  payloadHash: string;
+}
+
+export interface RequestToVerify {
+  method: string;
+  /** The request target exactly as received: raw path and query. */
+  url: string;
+  headers: IncomingHttpHeaders;
+  /** Alternating names and values, as node gives them, so repeated headers keep their order. */
+  rawHeaders: readonly string[];
+}
+
+export interface SigV4VerifierOptions {
+  keys: KeyStore;
+  now?: () => number;
+}
+
+interface ParsedCredential {
+  accessKeyId: string;
+  date: string;
+  region: string;
+  service: string;
+  scope: string;
+}
+
+/** Verifies AWS Signature Version 4 on requests: the Authorization header form and presigned URLs. */
+export class SigV4Verifier {
+  private readonly now: () => number;
+  private readonly signingKeys = new Map<string, Buffer>();
+
+  constructor(private readonly options: SigV4VerifierOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /** True when the request carries no signature at all. */
+  static isAnonymous(request: RequestToVerify): boolean {
+    return request.headers.authorization === undefined && !/[?&]X-Amz-Signature=/i.test(request.url);
+  }
+
+  verify(request: RequestToVerify): VerifiedSignature {
+    const authorization = request.headers.authorization;
+    if (authorization !== undefined) return this.verifyHeader(request, authorization);
+    return this.verifyPresigned(request);
+  }
+
+  private verifyHeader(request: RequestToVerify, authorization: string): VerifiedSignature {
+    if (!authorization.startsWith(`${ALGORITHM} `)) {
+      if (/^AWS /.test(authorization)) {
+        throw new S3Error('InvalidRequest', { message: 'The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.' });
+      }
+      throw new S3Error('InvalidArgument', { message: 'Unsupported Authorization Type' });
+    }
+    const fields = new Map<string, string>();
+    for (const part of authorization.slice(ALGORITHM.length + 1).split(',')) {
+      const eq = part.indexOf('=');
+      if (eq > 0) fields.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim());
+    }
+    const credentialText = fields.get('Credential');
+    const signedHeadersText = fields.get('SignedHeaders');
+    const signature = fields.get('Signature');
+    if (!credentialText || !signedHeadersText || !signature) {
+      throw malformed('the Credential, SignedHeaders and Signature components are required.');
+    }
+    const credential = parseCredential(credentialText, (m) => malformed(m));
+    const secret = this.secretFor(credential.accessKeyId);
+    const amzDate = headerText(request.headers, 'x-amz-date') ?? dateHeaderAsAmzDate(headerText(request.headers, 'date'));
+    if (amzDate === undefined || parseAmzDate(amzDate) === undefined) {
+      throw new S3Error('AccessDenied', { message: 'AWS authentication requires a valid Date or x-amz-date header' });
+    }
+    if (amzDate.slice(0, 8) !== credential.date) {
+      throw malformed('Invalid credential date. Date is not the same as X-Amz-Date.');
+    }
+    this.checkSkew(amzDate);
+    const payloadHash = headerText(request.headers, 'x-amz-content-sha256');
+    if (payloadHash === undefined) {
+      throw new S3Error('MissingSecurityHeader', { message: 'Your request is missing a required header: x-amz-content-sha256.', details: { MissingHeaderName: 'x-amz-content-sha256' } });
+    }
+    if (!PAYLOAD_HASHES.test(payloadHash)) {
+      throw new S3Error('InvalidArgument', { message: 'x-amz-content-sha256 must be UNSIGNED-PAYLOAD, a STREAMING-* value, or a valid sha256 value.' });
+    }
+    const signedHeaders = signedHeaderList(signedHeadersText, (m) => malformed(m));
+    const [path, query] = splitTarget(request.url);
+    return this.check(request, credential, secret, amzDate, signedHeaders, signature, path, canonicalQuery(query), payloadHash);
+  }
+
+  private verifyPresigned(request: RequestToVerify): VerifiedSignature {
+    const [path, query] = splitTarget(request.url);
+    const params = new Map<string, string>();
+    for (const [k, v] of queryPairs(query)) params.set(k, v);
+    const algorithm = params.get('X-Amz-Algorithm');
+    const credentialText = params.get('X-Amz-Credential');
+    const amzDate = params.get('X-Amz-Date');
+    const expiresText = params.get('X-Amz-Expires');
+    const signedHeadersText = params.get('X-Amz-SignedHeaders');
+    const signature = params.get('X-Amz-Signature');
+    if (!algorithm || !credentialText || !amzDate || !expiresText || !signedHeadersText || !signature) {
+      throw queryError('Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.');
+    }
+    if (algorithm !== ALGORITHM) throw queryError('X-Amz-Algorithm only supports "AWS4-HMAC-SHA256"');
+    const credential = parseCredential(credentialText, (m) => queryError(`Error parsing the X-Amz-Credential parameter; ${m}`));
+    const secret = this.secretFor(credential.accessKeyId);
+    const signedAt = parseAmzDate(amzDate);
+    if (signedAt === undefined) throw queryError('X-Amz-Date must be in the ISO8601 Long Format "yyyyMMdd\'T\'HHmmss\'Z\'"');
+    if (amzDate.slice(0, 8) !== credential.date) throw queryError('Invalid credential date. Date is not the same as X-Amz-Date.');
+    if (!/^\d+$/.test(expiresText)) throw queryError('X-Amz-Expires should be a number');
+    const expires = Number(expiresText);
+    if (expires > MAX_PRESIGN_EXPIRES_S) throw queryError('X-Amz-Expires must be less than a week (in seconds) that is; 604800');
+    const now = this.now();
+    if (signedAt - MAX_SKEW_MS > now) throw new S3Error('AccessDenied', { message: 'Request is not valid yet' });
+    if (signedAt + expires * 1000 < now) {
+      throw new S3Error('AccessDenied', {
+        message: 'Request has expired',
+        details: { 'X-Amz-Expires': expiresText, Expires: new Date(signedAt + expires * 1000).toISOString(), ServerTime: new Date(now).toISOString() },
+      });
+    }
+    const payloadHash = params.get('X-Amz-Content-Sha256') ?? 'UNSIGNED-PAYLOAD';
+    const signedHeaders = signedHeaderList(signedHeadersText, (m) => queryError(m));
+    return this.check(request, credential, secret, amzDate, signedHeaders, signature, path, canonicalQuery(query, 'X-Amz-Signature'), payloadHash);
+  }
+
+  /** Compares the signature with the one computed over each plausible canonical URI, in constant time. */
+  private check(
+    request: RequestToVerify,
+    credential: ParsedCredential,
+    secret: string,
+    amzDate: string,
+    signedHeaders: string[],
+    signature: string,
+    rawPath: string,
+    query: string,
+    payloadHash: string,
+  ): VerifiedSignature {
+    const headers = canonicalHeaders(request.rawHeaders, signedHeaders);
+    const signingKey = this.signingKey(secret, credential);
+    const given = Buffer.from(signature, 'utf8');
+    let first: { canonicalRequest: string; stringToSign: string } | undefined;
+    for (const uri of canonicalUris(rawPath)) {
+      const canonicalRequest = [request.method.toUpperCase(), uri, query, headers, signedHeaders.join(';'), payloadHash].join('\n');
+      const stringToSign = [ALGORITHM, amzDate, credential.scope, sha256Hex(canonicalRequest)].join('\n');
+      const expected = Buffer.from(hmacHex(signingKey, stringToSign), 'utf8');
+      if (expected.length === given.length && timingSafeEqual(expected, given)) {
+        return { accessKeyId: credential.accessKeyId, amzDate, scope: credential.scope, signature, signingKey, payloadHash };
+      }
+      first ??= { canonicalRequest, stringToSign };
+    }
+    throw new S3Error('SignatureDoesNotMatch', {
+      details: {
+        AWSAccessKeyId: credential.accessKeyId,
+        StringToSign: first?.stringToSign ?? '',
+        SignatureProvided: signature,
+        CanonicalRequest: first?.canonicalRequest ?? '',
+      },
+    });
+  }
+
+  private secretFor(accessKeyId: string): string {
+    const secret = this.options.keys.secretFor(accessKeyId);
+    if (secret === undefined) throw new S3Error('InvalidAccessKeyId', { details: { AWSAccessKeyId: accessKeyId } });
+    return secret;
+  }
+
+  private checkSkew(amzDate: string): void {
+    const at = parseAmzDate(amzDate) as number;
+    const now = this.now();
+    if (Math.abs(now - at) > MAX_SKEW_MS) {
+      throw new S3Error('RequestTimeTooSkewed', {
+        details: { RequestTime: amzDate, ServerTime: new Date(now).toISOString(), MaxAllowedSkewMilliseconds: String(MAX_SKEW_MS) },
+      });
+    }
+  }
+
+  private signingKey(secret: string, credential: ParsedCredential): Buffer {
+    const cacheKey = `${secret}\u0000${credential.scope}`;
+    let key = this.signingKeys.get(cacheKey);
+    if (key === undefined) {
+      key = deriveSigningKey(secret, credential.date, credential.region, credential.service);
+      if (this.signingKeys.size > 1000) this.signingKeys.clear();
+      this.signingKeys.set(cacheKey, key);
+    }
+    return key;
+  }
+}
+
+export function deriveSigningKey(secret: string, date: string, region: string, service: string): Buffer {
+  const kDate = hmac(`AWS4${secret}`, date);
+  const kRegion = hmac(kDate, region);
+  const kService = hmac(kRegion, service);
+  return hmac(kService, 'aws4_request');
+}
+
+function hmac(key: string | Buffer, data: string): Buffer {
+  return createHmac('sha256', key).update(data, 'utf8').digest();
+}
+
+export function hmacHex(key: Buffer, data: string): string {
+  return createHmac('sha256', key).update(data, 'utf8').digest('hex');
+}
+
+export function sha256Hex(data: string | Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+function parseCredential(text: string, fail: (message: string) => S3Error): ParsedCredential {
+  const parts = text.split('/');
+  if (parts.length < 5) throw fail('the Credential is mal-formed; expecting "<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".');
+  // Access key ids cannot contain '/', but be lenient and take the last four parts as the scope.
+  const tail = parts.slice(-4) as [string, string, string, string];
+  const [date, region, service, terminal] = tail;
+  if (terminal !== 'aws4_request') throw fail('incorrect terminal. This endpoint uses "aws4_request".');
+  if (service !== 's3') throw fail(`incorrect service "${service}". This endpoint belongs to "s3".`);
+  if (!/^\d{8}$/.test(date)) throw fail(`incorrect date format "${date}". This date in the credential must be in the format "yyyyMMdd".`);
+  return { accessKeyId: parts.slice(0, -4).join('/'), date, region, service, scope: tail.join('/') };
+}
+
+function signedHeaderList(text: string, fail: (message: string) => S3Error): string[] {
+  const names = text.split(';').map((h) => h.trim().toLowerCase());
+  if (!names.includes('host')) throw fail('the SignedHeaders must include host.');
+  return names;
+}
+
+function malformed(message: string): S3Error {
+  return new S3Error('AuthorizationHeaderMalformed', { message: `The authorization header is malformed; ${message}` });
+}
+
+function queryError(message: string): S3Error {
+  return new S3Error('AuthorizationQueryParametersError', { message });
+}
+
+function headerText(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+export function parseAmzDate(text: string): number | undefined {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(text);
+  if (!m) return undefined;
+  const ms = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
+function dateHeaderAsAmzDate(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  const ms = Date.parse(text);
+  return Number.isNaN(ms) ? undefined : new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+}
+
+function splitTarget(url: string): [string, string] {
+  const q = url.indexOf('?');
+  return q === -1 ? [url, ''] : [url.slice(0, q), url.slice(q + 1)];
+}
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
+function queryPairs(query: string): Array<[string, string]> {
+  return query
+    .split('&')
+    .filter((p) => p !== '')
+    .map((p) => {
+      const eq = p.indexOf('=');
+      return eq === -1 ? [safeDecode(p), ''] : [safeDecode(p.slice(0, eq)), safeDecode(p.slice(eq + 1))];
+    });
+}
+
+/** The query as SigV4 signs it: every name and value RFC 3986-encoded, sorted by name then value. */
+export function canonicalQuery(query: string, exclude?: string): string {
+  return queryPairs(query)
+    .filter(([k]) => k !== exclude)
+    .map(([k, v]) => [encodeRfc3986(k), encodeRfc3986(v)] as const)
+    .sort(([ak, av], [bk, bv]) => (ak < bk ? -1 : ak > bk ? 1 : av < bv ? -1 : av > bv ? 1 : 0))
+    .map(([k, v]) => `${k}=${v}`)
+    .join('&');
+}
+
+/**
+ * S3 signs the path as the client encoded it. Clients differ in which characters they leave
+ * unencoded, so the path as received is tried first, then the strict RFC 3986 form.
+ */
+export function canonicalUris(rawPath: string): string[] {
+  const strict = rawPath
+    .split('/')
+    .map((segment) => encodeRfc3986(safeDecode(segment)))
+    .join('/');
+  return strict === rawPath ? [rawPath] : [rawPath, strict];
+}
+
+/** Signed headers as `name:value\n` lines, repeated values joined by ',', spaces folded. */
+export function canonicalHeaders(rawHeaders: readonly string[], signedHeaders: readonly string[]): string {
+  const values = new Map<string, string[]>();
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = (rawHeaders[i] as string).toLowerCase();
+    if (!signedHeaders.includes(name)) continue;
+    const list = values.get(name) ?? [];
+    list.push((rawHeaders[i + 1] as string).trim().replace(/\s+/g, ' '));
+    values.set(name, list);
+  }
+  return signedHeaders.map((name) => `${name}:${(values.get(name) ?? []).join(',')}\n`).join('');
+}
