@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { randomBody, sha256 } from '../test-support/bytes.js';
 import { type FalconProcess, startFalconProcess } from '../test-support/falcon-process.js';
+import { CLIENT_CREDENTIALS } from '../test-support/harness.js';
 
 const run = promisify(execFile);
 /** Debian's awscli package: AWS CLI v2. */
@@ -33,15 +34,21 @@ before(async () => {
   env = {
     PATH: process.env.PATH,
     HOME: dir,
-    AWS_ACCESS_KEY_ID: 'falcon',
-    AWS_SECRET_ACCESS_KEY: 'falcon',
+    AWS_ACCESS_KEY_ID: CLIENT_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: CLIENT_CREDENTIALS.secretAccessKey,
     AWS_DEFAULT_REGION: 'us-east-1',
     AWS_CONFIG_FILE: join(dir, 'config'),
     AWS_SHARED_CREDENTIALS_FILE: join(dir, 'credentials'),
     AWS_EC2_METADATA_DISABLED: 'true',
     AWS_PAGER: '',
   };
-  falcon = await startFalconProcess(['--host', '127.0.0.1', '--port', '0', '--local-upstream', join(dir, 'data')]);
+  falcon = await startFalconProcess([
+    '--host', '127.0.0.1',
+    '--port', '0',
+    '--local-upstream', join(dir, 'data'),
+    '--access-key', CLIENT_CREDENTIALS.accessKeyId,
+    '--secret-key', CLIENT_CREDENTIALS.secretAccessKey,
+  ]);
 });
 after(async () => {
   await falcon.stop();

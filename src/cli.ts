@@ -27,14 +27,24 @@ async function main(): Promise<number> {
     config.upstream.kind === 'local'
       ? `embedded local S3 at ${running.upstreamEndpoint}, data in ${config.upstream.directory}`
       : running.upstreamEndpoint;
+  const key = running.generatedKey;
+  if (key !== undefined) {
+    console.log(
+      `No client keys configured: made up the key pair ${key.accessKeyId} / ${key.secretAccessKey} for this run (set --access-key and --secret-key, or --credentials-file).`,
+    );
+  }
   if (config.upstream.kind === 'local') {
     const e = `--endpoint-url ${running.url}`;
+    const exportLine =
+      key !== undefined
+        ? `  export AWS_ACCESS_KEY_ID=${key.accessKeyId} AWS_SECRET_ACCESS_KEY=${key.secretAccessKey} AWS_DEFAULT_REGION=us-east-1`
+        : '  export AWS_ACCESS_KEY_ID=<your key> AWS_SECRET_ACCESS_KEY=<your secret> AWS_DEFAULT_REGION=us-east-1';
     console.log(
       [
         '',
         `Falcon ${VERSION} is serving S3 at ${running.url} (upstream: ${upstream}).`,
         'Try it with the AWS CLI:',
-        '  export AWS_ACCESS_KEY_ID=falcon AWS_SECRET_ACCESS_KEY=falcon AWS_DEFAULT_REGION=us-east-1',
+        exportLine,
         `  aws ${e} s3 mb s3://demo`,
         `  aws ${e} s3 cp ./README.md s3://demo/README.md`,
         `  aws ${e} s3 cp s3://demo/README.md -`,

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { type ClientKey, readCredentialsFile } from './s3/auth/keys.js';
 
 const MIB = 1024 * 1024;
 
@@ -32,6 +33,12 @@ export const FLAGS = {
   's3-region': { type: 'string', default: 'us-east-1', help: 'upstream region used for signing (also AWS_REGION)' },
   's3-force-path-style': { type: 'boolean', default: false, help: 'address the upstream as endpoint/bucket/key instead of bucket.endpoint/key' },
   'local-upstream': { type: 'string', help: 'run the embedded local S3 upstream backed by this folder (default ./falcon-data when no upstream is configured)' },
+  'access-key': { type: 'string', help: 'access key id clients sign with (also FALCON_ACCESS_KEY_ID); a random pair is made and printed when no key is configured' },
+  'secret-key': { type: 'string', help: 'secret key for --access-key (also FALCON_SECRET_ACCESS_KEY)' },
+  'credentials-file': { type: 'string', help: 'file of client key pairs in the AWS credentials format ([name] aws_access_key_id= aws_secret_access_key=)' },
+  anonymous: { type: 'boolean', default: false, help: 'also accept unsigned requests (signed ones are still verified)' },
+  'legacy-token': { type: 'string', help: 'require "Authorization: Bearer <token>" on the legacy routes (/get, /upload, /invalidate)' },
+  'no-legacy': { type: 'boolean', default: false, help: 'turn the legacy routes off' },
   domain: { type: 'string', help: 'base domain for virtual-hosted-style requests: bucket.<domain>/key' },
   timeout: { type: 'int', default: 5000, help: 'upstream connect/response timeout in ms' },
   ttl: { type: 'int', default: 60, help: 'cache entry time to live in minutes (0 = never expire)' },
@@ -54,6 +61,10 @@ export interface ClusterConfig {
 }
 
 export interface Config {
+  /** Key pairs clients sign with; empty means the node makes one up at start. */
+  readonly clientKeys: readonly ClientKey[];
+  readonly allowAnonymous: boolean;
+  readonly legacy: { readonly enabled: boolean; readonly token: string | undefined };
   readonly host: string;
   readonly port: number;
   readonly peers: readonly string[];
@@ -108,7 +119,11 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
     return { kind: 'error', messages: [(err as Error).message] };
   }
   const errors: string[] = [];
-  const raw = (name: FlagName): string | boolean | undefined => values[name] ?? env[envName(name)];
+  const ALIASES: Partial<Record<FlagName, string>> = { 'access-key': 'FALCON_ACCESS_KEY_ID', 'secret-key': 'FALCON_SECRET_ACCESS_KEY' };
+  const raw = (name: FlagName): string | boolean | undefined => {
+    const alias = ALIASES[name];
+    return values[name] ?? env[envName(name)] ?? (alias === undefined ? undefined : env[alias]);
+  };
 
   const bool = (name: FlagName): boolean => {
     const v = raw(name);
@@ -186,7 +201,24 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
       ? { kind: 'local', directory: resolve(localDir ?? 'falcon-data'), region }
       : { kind: 'remote', endpoint, region, forcePathStyle: bool('s3-force-path-style') };
 
+  const clientKeys: ClientKey[] = [];
+  const accessKey = str('access-key');
+  const secretKey = str('secret-key');
+  if ((accessKey === undefined) !== (secretKey === undefined)) errors.push('--access-key: give --access-key and --secret-key together');
+  else if (accessKey !== undefined && secretKey !== undefined) clientKeys.push({ accessKeyId: accessKey, secretAccessKey: secretKey });
+  const credentialsFile = str('credentials-file');
+  if (credentialsFile !== undefined) {
+    try {
+      clientKeys.push(...readCredentialsFile(credentialsFile));
+    } catch (err) {
+      errors.push(`--credentials-file: ${(err as Error).message}`);
+    }
+  }
+  const legacyToken = str('legacy-token');
+
   const verbose = bool('verbose');
+  const allowAnonymous = bool('anonymous');
+  const legacyEnabled = !bool('no-legacy');
   if (errors.length > 0) return { kind: 'error', messages: errors };
 
   const maxCacheBytes = maxCacheMiB * MIB;
@@ -203,6 +235,9 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
     : undefined;
   const hotCacheBytes = cluster === undefined ? 0 : Math.min(maxCacheBytes - MIB, hotCacheMiB === undefined ? Math.floor(maxCacheBytes / 8) : hotCacheMiB * MIB);
   const config: Config = Object.freeze({
+    clientKeys: Object.freeze(clientKeys),
+    allowAnonymous,
+    legacy: Object.freeze({ enabled: legacyEnabled, token: legacyToken }),
     host,
     port,
     peers: Object.freeze(peers),

@@ -15,6 +15,7 @@ export const S3_ERROR_STATUS = {
   InvalidAccessKeyId: 403,
   InvalidArgument: 400,
   InvalidBucketName: 400,
+  InvalidDigest: 400,
   InvalidRange: 416,
   InvalidRequest: 400,
   InvalidURI: 400,

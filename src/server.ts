@@ -13,6 +13,9 @@ import { createLegacyRouter } from './legacy/routes.js';
 import { createRequestLogger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { createPeerRoutes } from './peer-routes.js';
+import { ClientAuth } from './s3/auth/client-auth.js';
+import { type ClientKey, KeyStore } from './s3/auth/keys.js';
+import { SigV4Verifier } from './s3/auth/sigv4.js';
 import { createS3Handler } from './s3/handler.js';
 import { setUpCluster } from './cluster-setup.js';
 import { LOCAL_UPSTREAM_CREDENTIALS, type LocalUpstream, startLocalUpstream } from './upstream/local-upstream.js';
@@ -26,6 +29,8 @@ export interface RunningGateway {
   /** The upstream actually used: the configured one or the embedded local server. */
   upstreamEndpoint: string;
   metrics: Metrics;
+  /** The key pair made up at start when none was configured. */
+  generatedKey: ClientKey | undefined;
   close(): Promise<void>;
 }
 
@@ -119,11 +124,17 @@ export async function startGateway(config: Config, logger: Logger, overrides: Ga
       gateway,
       maxMultipartMemoryBytes: config.maxMultipartMemoryBytes,
       version: VERSION,
+      token: config.legacy.token,
       logger: logger.child({ module: 'legacy' }),
     }),
   );
 
-  const s3 = createS3Handler({ gateway, domain: config.domain, logger: logger.child({ module: 's3' }) });
+  const generatedKey = config.clientKeys.length === 0 ? generateClientKey() : undefined;
+  const auth = new ClientAuth({
+    verifier: new SigV4Verifier({ keys: new KeyStore(generatedKey ? [generatedKey] : config.clientKeys) }),
+    allowAnonymous: config.allowAnonymous,
+  });
+  const s3 = createS3Handler({ gateway, auth, domain: config.domain, logger: logger.child({ module: 's3' }) });
   const peerRoutes = clusterSetup && createPeerRoutes({ gateway, auth: clusterSetup.auth, logger: logger.child({ module: 'peers' }) });
   const logRequest = createRequestLogger(logger, config.verbose);
   const newRequestId = requestIds();
@@ -147,7 +158,7 @@ export async function startGateway(config: Config, logger: Logger, overrides: Ga
       } else app(req, res);
       return;
     }
-    if (!isVirtualHost(req) && LEGACY_ROUTES.has(`${req.method} ${path}`)) {
+    if (!isVirtualHost(req) && (path === '/healthz' || config.legacy.enabled) && LEGACY_ROUTES.has(`${req.method} ${path}`)) {
       app(req, res);
       return;
     }
@@ -162,6 +173,7 @@ export async function startGateway(config: Config, logger: Logger, overrides: Ga
     port: address.port,
     upstreamEndpoint: (endpoint ?? new URL(`https://s3.${config.upstream.region}.amazonaws.com`)).origin,
     metrics,
+    generatedKey,
     async close() {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -171,6 +183,13 @@ export async function startGateway(config: Config, logger: Logger, overrides: Ga
       await upstream.close();
       await local?.close();
     },
+  };
+}
+
+function generateClientKey(): ClientKey {
+  return {
+    accessKeyId: `FALCON${randomBytes(10).toString('hex').toUpperCase()}`,
+    secretAccessKey: randomBytes(30).toString('base64url'),
   };
 }
 

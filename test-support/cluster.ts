@@ -8,7 +8,7 @@ import { RendezvousRing } from '../src/cache/ring.js';
 import { type RunningGateway, startGateway } from '../src/server.js';
 import { LOCAL_UPSTREAM_CREDENTIALS, startLocalUpstream } from '../src/upstream/local-upstream.js';
 import { CountingFront } from './counting-front.js';
-import { testConfig } from './harness.js';
+import { CLIENT_AUTH_FLAGS, testConfig } from './harness.js';
 
 export const CLUSTER_SECRET = 'test-cluster-secret-0123456789';
 
@@ -56,6 +56,7 @@ export async function startCluster(size: number, flags: string[] = []): Promise<
           '--s3-force-path-style',
           '--timeout', '3000',
           '--peer-timeout', '1500',
+          ...CLIENT_AUTH_FLAGS,
           ...flags,
         ]),
         pino({ level: 'silent' }),

@@ -40,6 +40,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     '--s3-endpoint', front.url,
     '--s3-force-path-style',
     '--timeout', '2000',
+    ...CLIENT_AUTH_FLAGS,
     ...(options.flags ?? []),
   ]);
   const falcon = await startGateway(config, pino({ level: 'silent' }), {
@@ -61,7 +62,9 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   };
 }
 
-export const CLIENT_CREDENTIALS = { accessKeyId: 'falcon', secretAccessKey: 'falcon' } as const;
+export const CLIENT_CREDENTIALS = { accessKeyId: 'falcon', secretAccessKey: 'falcon-secret' } as const;
+/** Tests sign with CLIENT_CREDENTIALS; plain fetches without a signature are allowed with --anonymous. */
+export const CLIENT_AUTH_FLAGS = ['--access-key', CLIENT_CREDENTIALS.accessKeyId, '--secret-key', CLIENT_CREDENTIALS.secretAccessKey, '--anonymous'];
 
 export function sdkClient(endpoint: string, credentials: { accessKeyId: string; secretAccessKey: string } = CLIENT_CREDENTIALS): S3Client {
   return new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials });

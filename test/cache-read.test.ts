@@ -272,7 +272,7 @@ describe('cached reads', () => {
 });
 
 test('answers 503 ServiceUnavailable when the upstream cannot be reached', async () => {
-  const { testConfig } = await import('../test-support/harness.js');
+  const { testConfig, CLIENT_AUTH_FLAGS } = await import('../test-support/harness.js');
   const { startGateway } = await import('../src/server.js');
   const { pino } = await import('pino');
   const { CountingFront } = await import('../test-support/counting-front.js');
@@ -280,7 +280,7 @@ test('answers 503 ServiceUnavailable when the upstream cannot be reached', async
   const deadUrl = front.url;
   await front.close();
   const falcon = await startGateway(
-    testConfig(['--host', '127.0.0.1', '--port', '0', '--s3-endpoint', deadUrl, '--s3-force-path-style', '--timeout', '1000']),
+    testConfig(['--host', '127.0.0.1', '--port', '0', '--s3-endpoint', deadUrl, '--s3-force-path-style', '--timeout', '1000', ...CLIENT_AUTH_FLAGS]),
     pino({ level: 'silent' }),
     { credentials: async () => ({ accessKeyId: 'a', secretAccessKey: 'b' }) },
   );

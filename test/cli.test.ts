@@ -59,10 +59,11 @@ describe('falcon CLI', () => {
   test('starts with an embedded local upstream when none is configured and prints how to try it', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'falcon-cli-'));
     const env: NodeJS.ProcessEnv = { AWS_ACCESS_KEY_ID: '', AWS_PROFILE: '', AWS_SHARED_CREDENTIALS_FILE: join(dir, 'none'), HOME: dir };
-    const falcon = await startFalconProcess(['--host', '127.0.0.1', '--port', '0'], { ...env, FALCON_LOCAL_UPSTREAM: join(dir, 'data') });
+    const falcon = await startFalconProcess(['--host', '127.0.0.1', '--port', '0', '--anonymous'], { ...env, FALCON_LOCAL_UPSTREAM: join(dir, 'data') });
     try {
       assert.match(falcon.output(), /embedded local S3/);
       assert.match(falcon.output(), new RegExp(`aws --endpoint-url ${falcon.url} s3 cp`));
+      assert.match(falcon.output(), /export AWS_ACCESS_KEY_ID=FALCON[0-9A-F]{20} AWS_SECRET_ACCESS_KEY=\S{40}/);
       assert.equal((await fetch(`${falcon.url}/demo`, { method: 'PUT' })).status, 200);
       assert.equal((await fetch(`${falcon.url}/demo/hello.txt`, { method: 'PUT', body: 'hi' })).status, 200);
       assert.equal(await (await fetch(`${falcon.url}/demo/hello.txt`)).text(), 'hi');

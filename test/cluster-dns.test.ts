@@ -12,7 +12,7 @@ import { uniqueKey } from '../test-support/bytes.js';
 import { CLUSTER_SECRET, freePorts } from '../test-support/cluster.js';
 import { CountingFront } from '../test-support/counting-front.js';
 import { TestDnsServer } from '../test-support/dns-server.js';
-import { sdkClient, testConfig } from '../test-support/harness.js';
+import { CLIENT_AUTH_FLAGS, sdkClient, testConfig } from '../test-support/harness.js';
 
 const NAME = 'falcon.cluster.test';
 
@@ -53,6 +53,7 @@ test('--peers-dns finds nodes from DNS and follows a scale-up without restarts',
             '--cluster-secret', CLUSTER_SECRET,
             '--s3-endpoint', front.url,
             '--s3-force-path-style',
+            ...CLIENT_AUTH_FLAGS,
           ]),
           pino({ level: 'silent' }),
           { credentials: async () => LOCAL_UPSTREAM_CREDENTIALS },

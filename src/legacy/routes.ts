@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { LegacyError, S3Error } from '../errors.js';
@@ -11,6 +12,8 @@ export interface LegacyRoutesOptions {
   gateway: Gateway;
   maxMultipartMemoryBytes: number;
   version: string;
+  /** When set, /get, /upload and /invalidate require `Authorization: Bearer <token>`. */
+  token: string | undefined;
   logger: Logger;
 }
 
@@ -22,6 +25,8 @@ export function createLegacyRouter(options: LegacyRoutesOptions): express.Router
   router.get('/healthz', (_req, res) => {
     res.type('text/plain').send(`Version: ${options.version}`);
   });
+
+  if (options.token !== undefined) router.use(requireBearer(options.token));
 
   router.get('/get', async (req, res) => {
     const bucket = requireQueryParam(req, 'bucket');
@@ -110,6 +115,17 @@ export function createLegacyRouter(options: LegacyRoutesOptions): express.Router
     void next;
   });
   return router;
+}
+
+function requireBearer(token: string) {
+  const expected = createHash('sha256').update(token).digest();
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const match = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '');
+    const given = createHash('sha256').update(match?.[1]?.trim() ?? '').digest();
+    if (match && timingSafeEqual(given, expected)) return next();
+    req.resume();
+    res.status(401).set('www-authenticate', 'Bearer').json({ error: 'Missing or invalid bearer token' });
+  };
 }
 
 function downloadHeaders(key: string, size: number): Record<string, string> {

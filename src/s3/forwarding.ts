@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { HeaderMap, ResponseHeaders, UpstreamRequest, UpstreamResponse } from '../upstream/upstream.js';
-import { AwsChunkedDecoder, isAwsChunked } from './aws-chunked.js';
+import type { PreparedBody } from './request-body.js';
 import { isPresignParam, type S3Request } from './request.js';
 
 /** Request headers that belong to the client's connection or signature, never to the upstream request. */
@@ -36,13 +36,11 @@ const DROPPED_RESPONSE_HEADERS = new Set([
   'x-amz-request-id',
 ]);
 
-const SHA256_HEX = /^[0-9a-f]{64}$/;
-
 /**
  * Turns a client request into the upstream request: same method, bucket, key, query and body,
- * without the client's signature and with aws-chunked framing removed.
+ * without the client's signature, with aws-chunked framing removed and the body verified.
  */
-export function toUpstreamRequest(s3: S3Request, req: IncomingMessage, body?: Buffer): UpstreamRequest {
+export function toUpstreamRequest(s3: S3Request, req: IncomingMessage, body: Buffer | PreparedBody | undefined): UpstreamRequest {
   const headers: HeaderMap = {};
   for (const [name, value] of Object.entries(req.headers)) {
     if (value === undefined || DROPPED_REQUEST_HEADERS.has(name)) continue;
@@ -50,48 +48,24 @@ export function toUpstreamRequest(s3: S3Request, req: IncomingMessage, body?: Bu
   }
   const query = s3.query.filter(([name]) => !isPresignParam(name));
   const request: UpstreamRequest = { method: s3.method, bucket: s3.bucket, key: s3.key, query, headers };
-  if (body !== undefined) {
-    request.body = body;
+  if (body === undefined || Buffer.isBuffer(body)) {
+    if (body !== undefined) request.body = body;
     return request;
   }
-  if (!hasBody(req)) return request;
-
-  const contentSha256 = header(req, 'x-amz-content-sha256');
-  if (isAwsChunked(contentSha256, header(req, 'content-encoding'))) {
-    const decodedLength = header(req, 'x-amz-decoded-content-length');
-    const expected = decodedLength !== undefined && /^\d+$/.test(decodedLength) ? Number(decodedLength) : undefined;
-    const decoder = new AwsChunkedDecoder(expected);
-    req.pipe(decoder);
-    req.on('error', (err) => decoder.destroy(err));
-    request.body = decoder;
-    delete headers['x-amz-decoded-content-length'];
-    delete headers['x-amz-trailer'];
+  for (const name of body.framingHeaders) delete headers[name];
+  if (body.framingHeaders.length > 0) {
     const encodings = (headers['content-encoding'] ?? '')
       .split(',')
       .map((t) => t.trim())
       .filter((t) => t !== '' && t.toLowerCase() !== 'aws-chunked');
     if (encodings.length > 0) headers['content-encoding'] = encodings.join(', ');
     else delete headers['content-encoding'];
-    if (expected !== undefined) headers['content-length'] = String(expected);
-    return request;
   }
-  const length = header(req, 'content-length');
-  if (length !== undefined) headers['content-length'] = length;
-  request.body = req;
+  if (body.contentLength !== undefined) headers['content-length'] = body.contentLength;
+  request.body = body.stream;
   // A client that signed the payload's hash lets the upstream check the bytes end to end.
-  if (contentSha256 !== undefined && SHA256_HEX.test(contentSha256)) request.payloadSha256 = contentSha256;
+  if (body.payloadSha256 !== undefined) request.payloadSha256 = body.payloadSha256;
   return request;
-}
-
-function header(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
-
-function hasBody(req: IncomingMessage): boolean {
-  const length = header(req, 'content-length');
-  if (length !== undefined) return length !== '0';
-  return header(req, 'transfer-encoding') !== undefined;
 }
 
 export function relayHeaders(headers: ResponseHeaders): Record<string, string | string[]> {

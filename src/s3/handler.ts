@@ -4,9 +4,12 @@ import type { Logger } from 'pino';
 import { readBounded } from '../cache/object-fill.js';
 import { S3Error } from '../errors.js';
 import type { Gateway, ObjectRead } from '../gateway.js';
+import type { ClientAuth } from './auth/client-auth.js';
+import type { VerifiedSignature } from './auth/sigv4.js';
 import { sendS3Error } from './error-response.js';
 import { pipeBody, relayHeaders, relayResponse, toUpstreamRequest } from './forwarding.js';
 import { planObjectResponse } from './object-response.js';
+import { prepareBody } from './request-body.js';
 import { isCacheableRead, parseS3Request, type S3Request } from './request.js';
 import { parseDeleteObjectsKeys } from './xml.js';
 
@@ -15,6 +18,7 @@ const MAX_DELETE_BODY_BYTES = 4 * 1024 * 1024;
 
 export interface S3HandlerOptions {
   gateway: Gateway;
+  auth: ClientAuth;
   /** Base domain for virtual-hosted-style requests. */
   domain: string | undefined;
   logger: Logger;
@@ -23,7 +27,7 @@ export interface S3HandlerOptions {
 export type S3Handler = (req: IncomingMessage, res: ServerResponse, requestId: string) => Promise<void>;
 
 export function createS3Handler(options: S3HandlerOptions): S3Handler {
-  const { gateway, domain, logger } = options;
+  const { gateway, domain, logger, auth } = options;
 
   async function serveRead(s3: S3Request, bucket: string, key: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const read: ObjectRead =
@@ -64,23 +68,30 @@ export function createS3Handler(options: S3HandlerOptions): S3Handler {
         res.end(s3.method === 'HEAD' ? undefined : read.body);
         return;
       case 'uncacheable':
-        await forward(s3, req, res, 'BYPASS');
+        await forward(s3, req, res, undefined, 'BYPASS');
         return;
     }
   }
 
-  async function forward(s3: S3Request, req: IncomingMessage, res: ServerResponse, cacheStatus?: string): Promise<void> {
+  async function forward(
+    s3: S3Request,
+    req: IncomingMessage,
+    res: ServerResponse,
+    signature: VerifiedSignature | undefined,
+    cacheStatus?: string,
+  ): Promise<void> {
+    const prepared = s3.method === 'GET' || s3.method === 'HEAD' ? undefined : prepareBody(req, signature);
     let body: Buffer | undefined;
     let changes: Array<[string, string]> = [];
     const { bucket, key } = s3;
     if (bucket !== undefined && key === undefined && s3.method === 'POST' && s3.params.has('delete')) {
-      body = await readBounded(req, MAX_DELETE_BODY_BYTES + 1);
+      body = prepared === undefined ? Buffer.alloc(0) : await readBounded(prepared.stream, MAX_DELETE_BODY_BYTES + 1);
       if (body.length > MAX_DELETE_BODY_BYTES) throw new S3Error('MalformedXML', { message: 'The Delete request body is too large.' });
       changes = parseDeleteObjectsKeys(body.toString('utf8')).map((k) => [bucket, k]);
     } else if (bucket !== undefined && key !== undefined && changesObject(s3)) {
       changes = [[bucket, key]];
     }
-    const response = await gateway.forward(toUpstreamRequest(s3, req, body), changes);
+    const response = await gateway.forward(toUpstreamRequest(s3, req, body ?? prepared), changes);
     await relayResponse(res, response, cacheStatus === undefined ? {} : { 'x-cache': cacheStatus });
   }
 
@@ -88,11 +99,12 @@ export function createS3Handler(options: S3HandlerOptions): S3Handler {
     let s3: S3Request | undefined;
     try {
       s3 = parseS3Request(req.method ?? 'GET', req.url ?? '/', req.headers, domain);
+      const signature = auth.authenticate(req);
       const { bucket, key } = s3;
       if (bucket !== undefined && key !== undefined && isCacheableRead(s3, req.headers)) {
         await serveRead(s3, bucket, key, req, res);
       } else {
-        await forward(s3, req, res, s3.method === 'GET' || s3.method === 'HEAD' ? 'BYPASS' : undefined);
+        await forward(s3, req, res, signature, s3.method === 'GET' || s3.method === 'HEAD' ? 'BYPASS' : undefined);
       }
     } catch (err) {
       sendS3Error(res, err, { method: req.method ?? 'GET', resource: s3?.resource ?? '/', requestId, logger });

@@ -14,7 +14,7 @@ async function decode(body: string, expected: number | undefined, step = 3): Pro
   const bytes = Buffer.from(body);
   const pieces: Buffer[] = [];
   for (let i = 0; i < bytes.length; i += step) pieces.push(bytes.subarray(i, i + step));
-  const decoder = new AwsChunkedDecoder(expected);
+  const decoder = new AwsChunkedDecoder({ expectedBytes: expected, checksums: [] });
   const data = await buffer(Readable.from(pieces).pipe(decoder));
   return { data: data.toString(), decoder };
 }
