@@ -89,6 +89,14 @@ export class CountingFront {
       (upstreamRes) => void this.relay(upstreamRes, res, fault),
     );
     upstream.on('error', () => res.destroy());
+    // A client that gives up mid-request must not leave the upstream request hanging.
+    res.on('close', () => {
+      if (!res.writableFinished) upstream.destroy();
+    });
+    req.on('error', () => upstream.destroy());
+    req.on('close', () => {
+      if (!req.complete) upstream.destroy();
+    });
     req.pipe(upstream);
   }
 

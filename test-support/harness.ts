@@ -21,6 +21,8 @@ export interface HarnessOptions {
   buckets?: string[];
   /** Extra Falcon flags, e.g. ['--max-object-size', '1']. */
   flags?: string[];
+  /** Accept unsigned requests (default true, so tests can use plain fetch). */
+  anonymous?: boolean;
 }
 
 export function testConfig(flags: string[]): Config {
@@ -40,7 +42,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     '--s3-endpoint', front.url,
     '--s3-force-path-style',
     '--timeout', '2000',
-    ...CLIENT_AUTH_FLAGS,
+    ...(options.anonymous === false ? CLIENT_AUTH_FLAGS.filter((f) => f !== '--anonymous') : CLIENT_AUTH_FLAGS),
     ...(options.flags ?? []),
   ]);
   const falcon = await startGateway(config, pino({ level: 'silent' }), {

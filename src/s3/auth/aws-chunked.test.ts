@@ -50,3 +50,26 @@ test('recognises aws-chunked from the payload hash or the content encoding', () 
   assert.equal(isAwsChunked(undefined, 'gzip, aws-chunked'), true);
   assert.equal(isAwsChunked('UNSIGNED-PAYLOAD', 'gzip'), false);
 });
+
+test('verifies the chunk signature chain of the AWS documentation example', async () => {
+  const { deriveSigningKey } = await import('./sigv4.js');
+  const signing = {
+    signingKey: deriveSigningKey('wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', '20130524', 'us-east-1', 's3'),
+    amzDate: '20130524T000000Z',
+    scope: '20130524/us-east-1/s3/aws4_request',
+    seedSignature: '4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9',
+    signedTrailer: false,
+  };
+  const chunk = (size: number, sig: string, fill = 'a') => Buffer.concat([Buffer.from(`${size.toString(16)};chunk-signature=${sig}\r\n`), Buffer.alloc(size, fill), Buffer.from('\r\n')]);
+  const body = (second = 'a') =>
+    Buffer.concat([
+      chunk(65536, 'ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648'),
+      chunk(1024, '0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497', second),
+      chunk(0, 'b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ceb9323e279d449df9'),
+    ]);
+  const run = (input: Buffer) => buffer(Readable.from([input.subarray(0, 40_000), input.subarray(40_000)]).pipe(new AwsChunkedDecoder({ expectedBytes: 66560, signing, checksums: [] })));
+  const decoded = await run(body());
+  assert.equal(decoded.length, 66560);
+  assert.ok(decoded.every((b) => b === 0x61));
+  await assert.rejects(run(body('b')), { code: 'SignatureDoesNotMatch' });
+});

@@ -1,0 +1,66 @@
+import { createServer, request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { S3Error } from '../src/errors.js';
+import { ClientAuth } from '../src/s3/auth/client-auth.js';
+import { KeyStore } from '../src/s3/auth/keys.js';
+import { SigV4Verifier } from '../src/s3/auth/sigv4.js';
+import { prepareBody } from '../src/s3/request-body.js';
+import { errorXml } from '../src/s3/xml.js';
+import { LOCAL_UPSTREAM_CREDENTIALS } from '../src/upstream/local-upstream.js';
+
+/**
+ * A front before s3rver that checks SigV4 signatures and bodies as AWS does (with Falcon's own
+ * verifier), because s3rver itself only checks that the access key exists.
+ */
+export class VerifyingFront {
+  private server: Server | undefined;
+  url = '';
+  rejected = 0;
+  private readonly auth = new ClientAuth({
+    verifier: new SigV4Verifier({ keys: new KeyStore([LOCAL_UPSTREAM_CREDENTIALS]) }),
+    allowAnonymous: false,
+  });
+
+  constructor(private readonly target: URL) {}
+
+  async start(): Promise<this> {
+    this.server = createServer((req, res) => {
+      const fail = (err: unknown): void => {
+        this.rejected++;
+        const e = err instanceof S3Error ? err : new S3Error('InternalError', { cause: err });
+        if (res.headersSent) return void res.destroy();
+        req.resume();
+        res.writeHead(e.statusCode, { 'content-type': 'application/xml' });
+        res.end(errorXml({ code: e.code, message: e.message, resource: req.url ?? '/', requestId: 'front', details: {} }));
+      };
+      let body;
+      try {
+        body = prepareBody(req, this.auth.authenticate(req));
+      } catch (err) {
+        return fail(err);
+      }
+      const upstream = httpRequest(
+        { host: this.target.hostname, port: this.target.port, method: req.method, path: req.url, headers: req.headers },
+        (upstreamRes) => {
+          res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
+          upstreamRes.pipe(res);
+        },
+      );
+      upstream.on('error', () => res.destroy());
+      if (body === undefined) return void upstream.end();
+      body.stream.on('error', (err) => {
+        upstream.destroy();
+        fail(err);
+      });
+      body.stream.pipe(upstream);
+    });
+    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this;
+  }
+
+  async close(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
+  }
+}

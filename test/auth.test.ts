@@ -1,0 +1,291 @@
+import assert from 'node:assert/strict';
+import { createHash, createHmac } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, beforeEach, describe, test } from 'node:test';
+import { GetObjectCommand, PutObjectCommand, S3Client, type S3ServiceException } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import aws4 from 'aws4';
+import { pino } from 'pino';
+import { request } from 'undici';
+import { startGateway } from '../src/server.js';
+import { LOCAL_UPSTREAM_CREDENTIALS, startLocalUpstream } from '../src/upstream/local-upstream.js';
+import { uniqueKey } from '../test-support/bytes.js';
+import { CountingFront } from '../test-support/counting-front.js';
+import { CLIENT_CREDENTIALS, type Harness, sdkClient, startHarness, testConfig, upstreamClient } from '../test-support/harness.js';
+import { VerifyingFront } from '../test-support/verifying-front.js';
+
+let h: Harness;
+let direct: S3Client;
+
+before(async () => {
+  // Authentication as shipped: no --anonymous.
+  h = await startHarness({ anonymous: false });
+  direct = upstreamClient(h);
+});
+after(async () => {
+  direct.destroy();
+  await h.close();
+});
+beforeEach(() => h.front.reset());
+
+interface SignOptions {
+  method?: string;
+  body?: string | Buffer;
+  headers?: Record<string, string>;
+  secret?: string;
+  accessKeyId?: string;
+}
+
+/** Sends a request signed by aws4, an implementation independent of Falcon's verifier. */
+async function signed(path: string, options: SignOptions = {}) {
+  const host = new URL(h.falcon.url).host;
+  const opts = aws4.sign(
+    { host, path, method: options.method ?? 'GET', service: 's3', region: 'us-east-1', headers: { ...options.headers }, body: options.body },
+    { accessKeyId: options.accessKeyId ?? CLIENT_CREDENTIALS.accessKeyId, secretAccessKey: options.secret ?? CLIENT_CREDENTIALS.secretAccessKey },
+  );
+  const headers = Object.fromEntries(Object.entries(opts.headers ?? {}).filter(([k]) => k.toLowerCase() !== 'host').map(([k, v]) => [k, String(v)]));
+  const res = await request(`${h.falcon.url}${opts.path}`, { method: opts.method as 'GET', headers, body: options.body });
+  return { status: res.statusCode, text: await res.body.text() };
+}
+
+async function stored(key: string): Promise<string | undefined> {
+  try {
+    const out = await direct.send(new GetObjectCommand({ Bucket: 'test', Key: key }));
+    return await (out.Body as { transformToString(): Promise<string> }).transformToString();
+  } catch (err) {
+    if ((err as S3ServiceException).name === 'NoSuchKey') return undefined;
+    throw err;
+  }
+}
+
+describe('client authentication', () => {
+  test('refuses unsigned requests without --anonymous, before reaching the upstream', async () => {
+    for (const method of ['GET', 'PUT', 'DELETE']) {
+      const res = await request(`${h.falcon.url}/test/${uniqueKey()}`, { method: method as 'GET', body: method === 'PUT' ? 'x' : undefined });
+      assert.equal(res.statusCode, 403);
+      assert.match(await res.body.text(), /<Code>AccessDenied<\/Code>.*<RequestId>/s);
+    }
+    assert.equal(h.front.requests.length, 0);
+  });
+
+  test('accepts requests signed by the SDK and by aws4', async () => {
+    const key = uniqueKey('signed');
+    await h.s3.send(new PutObjectCommand({ Bucket: 'test', Key: key, Body: 'signed body' }));
+    const res = await signed(`/test/${key}`);
+    assert.equal(res.status, 200);
+    assert.equal(res.text, 'signed body');
+    const put = await signed(`/test/${key}-2`, { method: 'PUT', body: 'by aws4' });
+    assert.equal(put.status, 200);
+    assert.equal(await stored(`${key}-2`), 'by aws4');
+  });
+
+  test('answers a wrong secret with SignatureDoesNotMatch and stores nothing', async () => {
+    const key = uniqueKey('badsig');
+    const res = await signed(`/test/${key}`, { method: 'PUT', body: 'nope', secret: 'wrong' });
+    assert.equal(res.status, 403);
+    assert.match(res.text, /<Code>SignatureDoesNotMatch<\/Code>/);
+    assert.match(res.text, /<StringToSign>AWS4-HMAC-SHA256\n/);
+    assert.match(res.text, /<CanonicalRequest>PUT\n\/test\//);
+    const sdk = new S3Client({ endpoint: h.falcon.url, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: CLIENT_CREDENTIALS.accessKeyId, secretAccessKey: 'wrong' } });
+    await assert.rejects(sdk.send(new PutObjectCommand({ Bucket: 'test', Key: key, Body: 'nope' })), { name: 'SignatureDoesNotMatch' });
+    sdk.destroy();
+    assert.equal(h.front.count('PUT'), 0);
+    assert.equal(await stored(key), undefined);
+  });
+
+  test('answers an unknown key with InvalidAccessKeyId', async () => {
+    const res = await signed('/test/x', { accessKeyId: 'AKIDUNKNOWN' });
+    assert.equal(res.status, 403);
+    assert.match(res.text, /<Code>InvalidAccessKeyId<\/Code>/);
+  });
+
+  test('answers a request signed 20 minutes ago with RequestTimeTooSkewed', async () => {
+    const old = new Date(Date.now() - 20 * 60_000).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+    const res = await signed('/test/x', { headers: { 'X-Amz-Date': old } });
+    assert.equal(res.status, 403);
+    assert.match(res.text, /<Code>RequestTimeTooSkewed<\/Code>/);
+  });
+
+  test('serves presigned URLs and refuses expired ones', async () => {
+    const key = uniqueKey('presign');
+    await direct.send(new PutObjectCommand({ Bucket: 'test', Key: key, Body: 'presigned bytes' }));
+    const url = await getSignedUrl(h.s3, new GetObjectCommand({ Bucket: 'test', Key: key }), { expiresIn: 300 });
+    const ok = await request(url);
+    assert.equal(ok.statusCode, 200);
+    assert.equal(await ok.body.text(), 'presigned bytes');
+    const expired = await getSignedUrl(h.s3, new GetObjectCommand({ Bucket: 'test', Key: key }), { expiresIn: 60, signingDate: new Date(Date.now() - 3_600_000) });
+    const res = await request(expired);
+    assert.equal(res.statusCode, 403);
+    assert.match(await res.body.text(), /<Code>AccessDenied<\/Code><Message>Request has expired<\/Message>/);
+    const tampered = await request(url.replace(/X-Amz-Signature=[0-9a-f]{4}/, 'X-Amz-Signature=0000'));
+    assert.equal(tampered.statusCode, 403);
+    await tampered.body.dump();
+    const put = await getSignedUrl(h.s3, new PutObjectCommand({ Bucket: 'test', Key: `${key}-up` }), { expiresIn: 300 });
+    const up = await request(put, { method: 'PUT', body: 'uploaded by URL' });
+    assert.equal(up.statusCode, 200);
+    await up.body.dump();
+    assert.equal(await stored(`${key}-up`), 'uploaded by URL');
+  });
+
+  test('rejects a body that does not match its signed hash, Content-MD5 or checksum, and stores nothing', async () => {
+    const cases: Array<[Record<string, string>, number, string]> = [
+      [{ 'X-Amz-Content-Sha256': createHash('sha256').update('other bytes').digest('hex') }, 400, 'XAmzContentSHA256Mismatch'],
+      [{ 'Content-MD5': createHash('md5').update('other bytes').digest('base64') }, 400, 'BadDigest'],
+      [{ 'Content-MD5': 'not-md5' }, 400, 'InvalidDigest'],
+      [{ 'x-amz-checksum-sha256': createHash('sha256').update('other bytes').digest('base64') }, 400, 'BadDigest'],
+      [{ 'x-amz-checksum-crc32': 'AAAAAA==' }, 400, 'BadDigest'],
+    ];
+    for (const [headers, status, code] of cases) {
+      const key = uniqueKey('digest');
+      const res = await signed(`/test/${key}`, { method: 'PUT', body: 'the real bytes'.repeat(10_000), headers });
+      assert.equal(res.status, status, code);
+      assert.match(res.text, new RegExp(`<Code>${code}</Code>`));
+      assert.equal(await stored(key), undefined, code);
+    }
+  });
+
+  test('verifies each chunk signature of a STREAMING-AWS4-HMAC-SHA256-PAYLOAD upload', async () => {
+    const upload = async (key: string, tamper: boolean) => {
+      const chunks = [Buffer.alloc(70_000, 'x'), Buffer.alloc(1000, 'y')];
+      const decoded = chunks.reduce((n, c) => n + c.length, 0);
+      const host = new URL(h.falcon.url).host;
+      const headers = {
+        'Content-Encoding': 'aws-chunked',
+        'X-Amz-Content-Sha256': 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD',
+        'X-Amz-Decoded-Content-Length': String(decoded),
+      };
+      const opts = aws4.sign({ host, path: `/test/${key}`, method: 'PUT', service: 's3', region: 'us-east-1', headers }, CLIENT_CREDENTIALS);
+      const auth = String(opts.headers?.Authorization);
+      const amzDate = String(opts.headers?.['X-Amz-Date']);
+      const scope = `${amzDate.slice(0, 8)}/us-east-1/s3/aws4_request`;
+      const hmac = (k: Buffer | string, d: string) => createHmac('sha256', k).update(d).digest();
+      const signingKey = hmac(hmac(hmac(hmac(`AWS4${CLIENT_CREDENTIALS.secretAccessKey}`, amzDate.slice(0, 8)), 'us-east-1'), 's3'), 'aws4_request');
+      let previous = /Signature=([0-9a-f]+)/.exec(auth)?.[1] ?? '';
+      const parts: Buffer[] = [];
+      for (const data of [...chunks, Buffer.alloc(0)]) {
+        const sts = ['AWS4-HMAC-SHA256-PAYLOAD', amzDate, scope, previous, createHash('sha256').update('').digest('hex'), createHash('sha256').update(data).digest('hex')].join('\n');
+        previous = createHmac('sha256', signingKey).update(sts).digest('hex');
+        const sent = tamper && data.length === 1000 ? Buffer.alloc(1000, 'z') : data;
+        parts.push(Buffer.from(`${data.length.toString(16)};chunk-signature=${previous}\r\n`), sent, Buffer.from('\r\n'));
+      }
+      const body = Buffer.concat(parts);
+      const sendHeaders = Object.fromEntries(Object.entries(opts.headers ?? {}).filter(([k]) => k !== 'Host').map(([k, v]) => [k, String(v)]));
+      const res = await request(`${h.falcon.url}/test/${key}`, { method: 'PUT', headers: { ...sendHeaders, 'content-length': String(body.length) }, body });
+      return { status: res.statusCode, text: await res.body.text() };
+    };
+    const good = uniqueKey('chain');
+    assert.equal((await upload(good, false)).status, 200);
+    assert.equal(await stored(good), 'x'.repeat(70_000) + 'y'.repeat(1000));
+    const bad = uniqueKey('chain-bad');
+    const res = await upload(bad, true);
+    assert.equal(res.status, 403);
+    assert.match(res.text, /<Code>SignatureDoesNotMatch<\/Code>/);
+    assert.equal(await stored(bad), undefined);
+  });
+
+  test('verifies trailing checksums of STREAMING-UNSIGNED-PAYLOAD-TRAILER uploads', async () => {
+    const send = async (key: string, crc: string) => {
+      const data = Buffer.from('hello trailer');
+      const body = Buffer.concat([Buffer.from(`${data.length.toString(16)}\r\n`), data, Buffer.from(`\r\n0\r\nx-amz-checksum-crc32:${crc}\r\n\r\n`)]);
+      const host = new URL(h.falcon.url).host;
+      const headers = {
+        'Content-Encoding': 'aws-chunked',
+        'X-Amz-Content-Sha256': 'STREAMING-UNSIGNED-PAYLOAD-TRAILER',
+        'X-Amz-Decoded-Content-Length': String(data.length),
+        'X-Amz-Trailer': 'x-amz-checksum-crc32',
+      };
+      const opts = aws4.sign({ host, path: `/test/${key}`, method: 'PUT', service: 's3', region: 'us-east-1', headers }, CLIENT_CREDENTIALS);
+      const sendHeaders = Object.fromEntries(Object.entries(opts.headers ?? {}).filter(([k]) => k !== 'Host').map(([k, v]) => [k, String(v)]));
+      const res = await request(`${h.falcon.url}/test/${key}`, { method: 'PUT', headers: { ...sendHeaders, 'content-length': String(body.length) }, body });
+      return { status: res.statusCode, text: await res.body.text() };
+    };
+    const { Crc32 } = await import('@aws-sdk/checksums/crc');
+    const crc = new Crc32();
+    crc.update(Buffer.from('hello trailer'));
+    const good = uniqueKey('trailer');
+    assert.equal((await send(good, Buffer.from(await crc.digest()).toString('base64'))).status, 200);
+    assert.equal(await stored(good), 'hello trailer');
+    const bad = uniqueKey('trailer-bad');
+    const res = await send(bad, 'AAAAAA==');
+    assert.equal(res.status, 400);
+    assert.match(res.text, /<Code>BadDigest<\/Code>/);
+    assert.equal(await stored(bad), undefined);
+  });
+});
+
+describe('legacy routes and authentication', () => {
+  test('--legacy-token requires the bearer token; /healthz stays open', async () => {
+    const t = await startHarness({ flags: ['--legacy-token', 'tok-123'] });
+    try {
+      assert.equal((await request(`${t.falcon.url}/get?bucket=test&key=x`)).statusCode, 401);
+      const ok = await request(`${t.falcon.url}/get?bucket=test&key=x`, { headers: { authorization: 'Bearer tok-123' } });
+      assert.equal(ok.statusCode, 404, 'authorised: the object does not exist');
+      await ok.body.dump();
+      assert.equal((await request(`${t.falcon.url}/invalidate?bucket=test&key=x`, { method: 'POST', headers: { authorization: 'Bearer nope' } })).statusCode, 401);
+      assert.equal((await request(`${t.falcon.url}/healthz`)).statusCode, 200);
+    } finally {
+      await t.close();
+    }
+  });
+
+  test('--no-legacy turns the routes off: /get is an S3 request again', async () => {
+    const t = await startHarness({ flags: ['--no-legacy'] });
+    try {
+      const res = await request(`${t.falcon.url}/get?bucket=test&key=x`);
+      assert.equal(res.statusCode, 404);
+      assert.match(await res.body.text(), /<Code>NoSuchBucket<\/Code>/);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('re-signing for an upstream that checks signatures', () => {
+  async function throughVerifyingFront(upstreamSecret: string, run: (client: S3Client) => Promise<void>): Promise<number> {
+    const dir = await mkdtemp(join(tmpdir(), 'falcon-resign-'));
+    const upstream = await startLocalUpstream(dir, ['test']);
+    const verifying = await new VerifyingFront(upstream.endpoint).start();
+    const counting = await new CountingFront(new URL(verifying.url)).start();
+    const falcon = await startGateway(
+      testConfig(['--host', '127.0.0.1', '--port', '0', '--s3-endpoint', counting.url, '--s3-force-path-style', '--access-key', CLIENT_CREDENTIALS.accessKeyId, '--secret-key', CLIENT_CREDENTIALS.secretAccessKey]),
+      pino({ level: 'silent' }),
+      { credentials: async () => ({ accessKeyId: LOCAL_UPSTREAM_CREDENTIALS.accessKeyId, secretAccessKey: upstreamSecret }) },
+    );
+    const client = sdkClient(falcon.url);
+    try {
+      await run(client);
+      return verifying.rejected;
+    } finally {
+      client.destroy();
+      await falcon.close();
+      await counting.close();
+      await verifying.close();
+      await upstream.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  test('writes and reads pass an upstream that verifies Falcon\'s signatures, streamed bodies included', async () => {
+    const { Upload } = await import('@aws-sdk/lib-storage');
+    const { Readable } = await import('node:stream');
+    const rejected = await throughVerifyingFront(LOCAL_UPSTREAM_CREDENTIALS.secretAccessKey, async (client) => {
+      await client.send(new PutObjectCommand({ Bucket: 'test', Key: 'a b+c', Body: 'resigned' }));
+      const big = Buffer.alloc(6 * 1024 * 1024, 'q');
+      await new Upload({ client, params: { Bucket: 'test', Key: 'streamed', Body: Readable.from([big]) }, partSize: 5 * 1024 * 1024 }).done();
+      const out = await client.send(new GetObjectCommand({ Bucket: 'test', Key: 'a b+c' }));
+      assert.equal(await (out.Body as { transformToString(): Promise<string> }).transformToString(), 'resigned');
+      const streamed = await client.send(new GetObjectCommand({ Bucket: 'test', Key: 'streamed' }));
+      assert.equal((await (streamed.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray()).length, big.length);
+    });
+    assert.equal(rejected, 0);
+  });
+
+  test('a wrong upstream secret makes writes fail', async () => {
+    const rejected = await throughVerifyingFront('not-the-upstream-secret', async (client) => {
+      await assert.rejects(client.send(new PutObjectCommand({ Bucket: 'test', Key: 'k', Body: 'x' })), { name: 'SignatureDoesNotMatch' });
+    });
+    assert.ok(rejected >= 1);
+  });
+});
