@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# Installs what the test suite needs besides npm packages: the AWS CLI v2 from Debian's awscli package.
+# Installs what the test suite needs besides npm packages: the real S3 clients of the compatibility
+# tests, from Debian: the AWS CLI v2 (awscli), boto3 (python3-boto3), rclone and s3cmd.
 set -euo pipefail
-if [ -x /usr/bin/aws ]; then
-  exit 0
-fi
+missing=()
+[ -x /usr/bin/aws ] || missing+=(awscli)
+/usr/bin/python3 -c 'import boto3' 2>/dev/null || missing+=(python3-boto3)
+[ -x /usr/bin/rclone ] || missing+=(rclone)
+[ -x /usr/bin/s3cmd ] || missing+=(s3cmd)
+[ ${#missing[@]} -eq 0 ] && exit 0
 run_as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
-    echo "install-test-deps: need root (or sudo) to install awscli with apt-get" >&2
+    echo "install-test-deps: need root (or sudo) to install ${missing[*]} with apt-get" >&2
     exit 1
   fi
 }
 run_as_root apt-get update -qq
-DEBIAN_FRONTEND=noninteractive run_as_root apt-get install -y -qq awscli >/dev/null
+DEBIAN_FRONTEND=noninteractive run_as_root apt-get install -y -qq "${missing[@]}" >/dev/null

@@ -12,8 +12,21 @@ declare module 's3rver' {
     configureBuckets?: Array<{ name: string; configs?: Array<string | Buffer> }>;
   }
 
+  export interface KoaContext {
+    method: string;
+    path: string;
+    query: Record<string, string | string[] | undefined>;
+    status: number;
+    type: string;
+    body: unknown;
+  }
+
+  export type KoaMiddleware = (ctx: KoaContext, next: () => Promise<void>) => Promise<void>;
+
   export default class S3rver {
     constructor(options?: S3rverOptions);
+    /** Koa's middleware list; composed when the server starts listening. */
+    middleware: KoaMiddleware[];
     run(): Promise<AddressInfo>;
     close(): Promise<void>;
   }

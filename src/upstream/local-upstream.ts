@@ -1,5 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import S3rver from 's3rver';
+import { localUpstreamShims } from './local-upstream-shims.js';
 import FilesystemStore from 's3rver/lib/stores/filesystem.js';
 
 /**
@@ -47,6 +48,7 @@ export async function startLocalUpstream(directory: string, buckets: readonly st
     resetOnClose: false,
     configureBuckets: buckets.map((name) => ({ name })),
   });
+  server.middleware.unshift(...localUpstreamShims(directory));
   const address = await server.run();
   return { endpoint: new URL(`http://127.0.0.1:${address.port}`), close: () => server.close() };
 }
