@@ -34,7 +34,9 @@ test('flags override the environment, which overrides defaults', () => {
 
 test('an endpoint or AWS credentials select a remote upstream', () => {
   const withEndpoint = config(['--s3-endpoint', 'http://minio:9000', '--s3-force-path-style', '--s3-region', 'eu-west-1']);
-  assert.deepEqual(withEndpoint.upstream, { kind: 'remote', endpoint: new URL('http://minio:9000'), region: 'eu-west-1', forcePathStyle: true });
+  assert.deepEqual(withEndpoint.upstream, { kind: 'remote', endpoint: new URL('http://minio:9000'), region: 'eu-west-1', forcePathStyle: true, checksumTrailers: true });
+  const off = config(['--s3-endpoint', 'http://minio:9000', '--s3-checksum-trailers', 'false']).upstream;
+  assert.equal(off.kind === 'remote' && off.checksumTrailers, false);
   const aws = config([], { AWS_ACCESS_KEY_ID: 'AKIA', AWS_REGION: 'eu-central-1' });
   assert.equal(aws.upstream.kind, 'remote');
   assert.equal(aws.upstream.region, 'eu-central-1');

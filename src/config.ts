@@ -32,6 +32,7 @@ export const FLAGS = {
   's3-endpoint': { type: 'string', help: 'upstream S3 endpoint URL (default: AWS S3, or the embedded local upstream when no AWS credentials are configured)' },
   's3-region': { type: 'string', default: 'us-east-1', help: 'upstream region used for signing (also AWS_REGION)' },
   's3-force-path-style': { type: 'boolean', default: false, help: 'address the upstream as endpoint/bucket/key instead of bucket.endpoint/key' },
+  's3-checksum-trailers': { type: 'string', help: 'send clients\' trailing checksums to the upstream as aws-chunked trailers: true or false (default: true, false with the embedded local upstream)' },
   'local-upstream': { type: 'string', help: 'run the embedded local S3 upstream backed by this folder (default ./falcon-data when no upstream is configured)' },
   'access-key': { type: 'string', help: 'access key id clients sign with (also FALCON_ACCESS_KEY_ID); a random pair is made and printed when no key is configured' },
   'secret-key': { type: 'string', help: 'secret key for --access-key (also FALCON_SECRET_ACCESS_KEY)' },
@@ -51,7 +52,7 @@ export type FlagName = keyof typeof FLAGS;
 
 export type UpstreamConfig =
   | { kind: 'local'; directory: string; region: string }
-  | { kind: 'remote'; endpoint: URL | undefined; region: string; forcePathStyle: boolean };
+  | { kind: 'remote'; endpoint: URL | undefined; region: string; forcePathStyle: boolean; checksumTrailers: boolean };
 
 export interface ClusterConfig {
   readonly peers: readonly string[];
@@ -199,7 +200,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
   const upstream: UpstreamConfig =
     localDir !== undefined || (endpointText === undefined && !hasAwsCredentials(env))
       ? { kind: 'local', directory: resolve(localDir ?? 'falcon-data'), region }
-      : { kind: 'remote', endpoint, region, forcePathStyle: bool('s3-force-path-style') };
+      : { kind: 'remote', endpoint, region, forcePathStyle: bool('s3-force-path-style'), checksumTrailers: str('s3-checksum-trailers') === undefined || bool('s3-checksum-trailers') };
 
   const clientKeys: ClientKey[] = [];
   const accessKey = str('access-key');

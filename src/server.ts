@@ -134,7 +134,13 @@ export async function startGateway(config: Config, logger: Logger, overrides: Ga
     verifier: new SigV4Verifier({ keys: new KeyStore(generatedKey ? [generatedKey] : config.clientKeys) }),
     allowAnonymous: config.allowAnonymous,
   });
-  const s3 = createS3Handler({ gateway, auth, domain: config.domain, logger: logger.child({ module: 's3' }) });
+  const s3 = createS3Handler({
+    gateway,
+    auth,
+    forwardChecksumTrailers: config.upstream.kind === 'remote' && config.upstream.checksumTrailers,
+    domain: config.domain,
+    logger: logger.child({ module: 's3' }),
+  });
   const peerRoutes = clusterSetup && createPeerRoutes({ gateway, auth: clusterSetup.auth, logger: logger.child({ module: 'peers' }) });
   const logRequest = createRequestLogger(logger, config.verbose);
   const newRequestId = requestIds();

@@ -54,6 +54,7 @@ export async function startCluster(size: number, flags: string[] = []): Promise<
           '--cluster-secret', CLUSTER_SECRET,
           '--s3-endpoint', front.url,
           '--s3-force-path-style',
+          '--s3-checksum-trailers', 'false',
           '--timeout', '3000',
           '--peer-timeout', '1500',
           ...CLIENT_AUTH_FLAGS,

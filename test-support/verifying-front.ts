@@ -16,6 +16,8 @@ export class VerifyingFront {
   private server: Server | undefined;
   url = '';
   rejected = 0;
+  /** The x-amz-checksum-* values each request carried (headers and verified trailers), by path. */
+  readonly checksums = new Map<string, Record<string, string>>();
   private readonly auth = new ClientAuth({
     verifier: new SigV4Verifier({ keys: new KeyStore([LOCAL_UPSTREAM_CREDENTIALS]) }),
     allowAnonymous: false,
@@ -39,8 +41,21 @@ export class VerifyingFront {
       } catch (err) {
         return fail(err);
       }
+      const headers = { ...req.headers };
+      const checksums: Record<string, string> = {};
+      for (const [name, value] of Object.entries(req.headers)) {
+        if (/^x-amz-checksum-(crc32|crc32c|crc64nvme|sha1|sha256)$/.test(name) && typeof value === 'string') checksums[name] = value;
+      }
+      if (body !== undefined && body.framingHeaders.length > 0) {
+        // s3rver cannot read aws-chunked: hand it the decoded, verified body.
+        for (const name of [...body.framingHeaders, 'content-encoding', 'transfer-encoding']) delete headers[name];
+        if (body.contentLength !== undefined) headers['content-length'] = body.contentLength;
+        const trailers = body.trailers;
+        if (trailers !== undefined) body.stream.on('end', () => Object.assign(checksums, trailers.values()));
+      }
+      this.checksums.set(decodeURIComponent((req.url ?? '/').split('?')[0] ?? '/'), checksums);
       const upstream = httpRequest(
-        { host: this.target.hostname, port: this.target.port, method: req.method, path: req.url, headers: req.headers },
+        { host: this.target.hostname, port: this.target.port, method: req.method, path: req.url, headers },
         (upstreamRes) => {
           res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
           upstreamRes.pipe(res);

@@ -243,19 +243,22 @@ describe('legacy routes and authentication', () => {
 });
 
 describe('re-signing for an upstream that checks signatures', () => {
-  async function throughVerifyingFront(upstreamSecret: string, run: (client: S3Client) => Promise<void>): Promise<number> {
+  async function throughVerifyingFront(
+    upstreamSecret: string,
+    run: (client: S3Client, front: VerifyingFront) => Promise<void>,
+  ): Promise<number> {
     const dir = await mkdtemp(join(tmpdir(), 'falcon-resign-'));
     const upstream = await startLocalUpstream(dir, ['test']);
     const verifying = await new VerifyingFront(upstream.endpoint).start();
     const counting = await new CountingFront(new URL(verifying.url)).start();
     const falcon = await startGateway(
-      testConfig(['--host', '127.0.0.1', '--port', '0', '--s3-endpoint', counting.url, '--s3-force-path-style', '--access-key', CLIENT_CREDENTIALS.accessKeyId, '--secret-key', CLIENT_CREDENTIALS.secretAccessKey]),
+      testConfig(['--host', '127.0.0.1', '--port', '0', '--s3-endpoint', counting.url, '--s3-force-path-style', '--s3-checksum-trailers', 'true', '--access-key', CLIENT_CREDENTIALS.accessKeyId, '--secret-key', CLIENT_CREDENTIALS.secretAccessKey]),
       pino({ level: 'silent' }),
       { credentials: async () => ({ accessKeyId: LOCAL_UPSTREAM_CREDENTIALS.accessKeyId, secretAccessKey: upstreamSecret }) },
     );
     const client = sdkClient(falcon.url);
     try {
-      await run(client);
+      await run(client, verifying);
       return verifying.rejected;
     } finally {
       client.destroy();
@@ -280,6 +283,25 @@ describe('re-signing for an upstream that checks signatures', () => {
       assert.equal((await (streamed.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray()).length, big.length);
     });
     assert.equal(rejected, 0);
+  });
+
+  test("the client's checksums reach the upstream, as headers and as re-framed trailers", async () => {
+    const { Crc32 } = await import('@aws-sdk/checksums/crc');
+    const { Readable } = await import('node:stream');
+    const body = Buffer.alloc(300_000, 'c');
+    const crc = new Crc32();
+    crc.update(body);
+    const expected = Buffer.from(await crc.digest()).toString('base64');
+    await throughVerifyingFront(LOCAL_UPSTREAM_CREDENTIALS.secretAccessKey, async (client, front) => {
+      // A Buffer body: the SDK sends an x-amz-checksum-crc32 header.
+      await client.send(new PutObjectCommand({ Bucket: 'test', Key: 'as-header', Body: body, ChecksumAlgorithm: 'CRC32' }));
+      assert.equal(front.checksums.get('/test/as-header')?.['x-amz-checksum-crc32'], expected);
+      // A stream: the SDK sends aws-chunked with a CRC32 trailer, which Falcon verifies and re-frames.
+      await client.send(new PutObjectCommand({ Bucket: 'test', Key: 'as-trailer', Body: Readable.from([body]), ContentLength: body.length }));
+      assert.equal(front.checksums.get('/test/as-trailer')?.['x-amz-checksum-crc32'], expected);
+      const out = await client.send(new GetObjectCommand({ Bucket: 'test', Key: 'as-trailer' }));
+      assert.equal((await (out.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray()).length, body.length);
+    });
   });
 
   test('a wrong upstream secret makes writes fail', async () => {

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { HeaderMap, ResponseHeaders, UpstreamRequest, UpstreamResponse } from '../upstream/upstream.js';
+import { TrailerEncoder } from './auth/trailer-encoder.js';
 import type { PreparedBody } from './request-body.js';
 import { isPresignParam, type S3Request } from './request.js';
 
@@ -40,7 +41,12 @@ const DROPPED_RESPONSE_HEADERS = new Set([
  * Turns a client request into the upstream request: same method, bucket, key, query and body,
  * without the client's signature, with aws-chunked framing removed and the body verified.
  */
-export function toUpstreamRequest(s3: S3Request, req: IncomingMessage, body: Buffer | PreparedBody | undefined): UpstreamRequest {
+export function toUpstreamRequest(
+  s3: S3Request,
+  req: IncomingMessage,
+  body: Buffer | PreparedBody | undefined,
+  forwardTrailers = false,
+): UpstreamRequest {
   const headers: HeaderMap = {};
   for (const [name, value] of Object.entries(req.headers)) {
     if (value === undefined || DROPPED_REQUEST_HEADERS.has(name)) continue;
@@ -60,6 +66,16 @@ export function toUpstreamRequest(s3: S3Request, req: IncomingMessage, body: Buf
       .filter((t) => t !== '' && t.toLowerCase() !== 'aws-chunked');
     if (encodings.length > 0) headers['content-encoding'] = encodings.join(', ');
     else delete headers['content-encoding'];
+  }
+  if (forwardTrailers && body.trailers !== undefined) {
+    // Re-framed with the verified trailers, so the upstream keeps the client's checksums.
+    headers['content-encoding'] = ['aws-chunked', headers['content-encoding']].filter(Boolean).join(', ');
+    if (body.contentLength !== undefined) headers['x-amz-decoded-content-length'] = body.contentLength;
+    headers['x-amz-trailer'] = body.trailers.names.join(',');
+    request.body = body.stream.pipe(new TrailerEncoder(body.trailers.values, body.trailers.names));
+    body.stream.on('error', (err) => (request.body as Readable).destroy(err));
+    request.payloadSha256 = 'STREAMING-UNSIGNED-PAYLOAD-TRAILER';
+    return request;
   }
   if (body.contentLength !== undefined) headers['content-length'] = body.contentLength;
   request.body = body.stream;

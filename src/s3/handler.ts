@@ -19,6 +19,8 @@ const MAX_DELETE_BODY_BYTES = 4 * 1024 * 1024;
 export interface S3HandlerOptions {
   gateway: Gateway;
   auth: ClientAuth;
+  /** Send clients' trailing checksums on to the upstream (it must understand aws-chunked trailers). */
+  forwardChecksumTrailers: boolean;
   /** Base domain for virtual-hosted-style requests. */
   domain: string | undefined;
   logger: Logger;
@@ -91,7 +93,7 @@ export function createS3Handler(options: S3HandlerOptions): S3Handler {
     } else if (bucket !== undefined && key !== undefined && changesObject(s3)) {
       changes = [[bucket, key]];
     }
-    const response = await gateway.forward(toUpstreamRequest(s3, req, body ?? prepared), changes);
+    const response = await gateway.forward(toUpstreamRequest(s3, req, body ?? prepared, options.forwardChecksumTrailers), changes);
     await relayResponse(res, response, cacheStatus === undefined ? {} : { 'x-cache': cacheStatus });
   }
 

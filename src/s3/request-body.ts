@@ -15,6 +15,8 @@ export interface PreparedBody {
   payloadSha256: string | undefined;
   /** Request headers that described the framing and must not be forwarded. */
   framingHeaders: string[];
+  /** Trailing headers (checksums) the client sent after the body, verified once `stream` has ended. */
+  trailers?: { names: string[]; values: () => Record<string, string> };
 }
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
@@ -60,8 +62,11 @@ function chunkedBody(
         }
       : undefined;
   let decoder: AwsChunkedDecoder | undefined;
-  for (const name of (header(req, 'x-amz-trailer') ?? '').split(',').map((t) => t.trim().toLowerCase())) {
-    if (name === '') continue;
+  const trailerNames = (header(req, 'x-amz-trailer') ?? '')
+    .split(',')
+    .map((t) => t.trim().toLowerCase())
+    .filter((t) => t !== '');
+  for (const name of trailerNames) {
     const algorithm = checksumAlgorithmOf(name);
     if (algorithm === undefined) throw new S3Error('InvalidRequest', { message: `The trailer ${name} is not supported.` });
     checksums.push({ checksum: new BodyChecksum(algorithm), expected: () => decoder?.trailers[name] });
@@ -75,6 +80,7 @@ function chunkedBody(
     contentLength: expectedBytes === undefined ? undefined : String(expectedBytes),
     payloadSha256: undefined,
     framingHeaders: ['x-amz-decoded-content-length', 'x-amz-trailer'],
+    trailers: trailerNames.length === 0 ? undefined : { names: trailerNames, values: () => stream.trailers },
   };
 }
 

@@ -15,7 +15,7 @@ export interface UpstreamRequest {
   /** Lower-case header names; hop-by-hop and signature headers already removed. */
   headers: HeaderMap;
   body?: Readable | Buffer;
-  /** The payload's SHA-256 in hex when known, else the body is sent as UNSIGNED-PAYLOAD. */
+  /** x-amz-content-sha256: the payload's SHA-256 in hex, or a STREAMING-* mode; UNSIGNED-PAYLOAD when unset. */
   payloadSha256?: string;
   signal?: AbortSignal;
 }
