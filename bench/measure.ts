@@ -1,13 +1,26 @@
 import type { ServerProcess } from './child-server.js';
 import { type LoadResult, LoadGenerator } from './load.js';
 import { type SeededObject, sha256 } from './objects.js';
-import { processCpuMs } from './process-cpu.js';
+import { machineBusyMs, processCpuMs } from './process-cpu.js';
 
 export interface LoadSettings {
   /** Measured seconds per server per round. */
   seconds: number;
   /** Unmeasured load on the same connections just before each measurement. */
   warmupSeconds: number;
+}
+
+/** What a measurement sends its load to, and whose CPU it counts as the server's. */
+export interface Target {
+  name: string;
+  /** Origin the load goes to. */
+  url: string;
+  /** Processes whose CPU time together is the "server CPU" of the measurement. */
+  pids: readonly number[];
+}
+
+export function targetOf(server: ServerProcess): Target {
+  return { name: server.name, url: server.url, pids: [server.pid] };
 }
 
 export interface BenchSettings extends LoadSettings {
@@ -37,14 +50,22 @@ export interface Measurement {
   timeouts: number;
   /** CPU the load generator used, as a fraction of one core. */
   loadGeneratorCpu: number;
-  /** CPU the server process used, as a fraction of one core; null where /proc is unavailable. */
+  /**
+   * CPU the server process used (for a cluster, all its nodes together), as a fraction of one core; null where
+   * /proc is unavailable.
+   */
   serverCpu: number | null;
+  /**
+   * CPU the rest of the machine used (busy time of all cores in /proc/stat less client and server), as a fraction
+   * of one core: other processes, and kernel work not charged to any process. Null where /proc is unavailable.
+   */
+  otherCpu: number | null;
 }
 
 /** Above this the load generator, not the server, is likely what limits throughput. */
 export const CLIENT_BOUND_CPU = 0.9;
 
-interface FetchedObject {
+export interface FetchedObject {
   status: number;
   headers: Headers;
   sha256: string;
@@ -52,7 +73,7 @@ interface FetchedObject {
 
 const COMPARED_HEADERS = ['content-type', 'etag', 'content-length'] as const;
 
-async function fetchObject(url: string): Promise<FetchedObject> {
+export async function fetchObject(url: string): Promise<FetchedObject> {
   const response = await fetch(url);
   const body = new Uint8Array(await response.arrayBuffer());
   return { status: response.status, headers: response.headers, sha256: sha256(body) };
@@ -65,7 +86,8 @@ export async function warmCache(falcon: ServerProcess, objects: readonly SeededO
   }
 }
 
-function mismatches(server: ServerProcess, object: SeededObject, fetched: FetchedObject): string[] {
+/** Where a response differs from the seeded object: status, bytes (SHA-256), Content-Type, ETag, Content-Length. */
+export function objectProblems(name: string, object: SeededObject, fetched: FetchedObject): string[] {
   const problems: string[] = [];
   const expected: Record<(typeof COMPARED_HEADERS)[number], string> = {
     'content-type': object.contentType,
@@ -78,20 +100,20 @@ function mismatches(server: ServerProcess, object: SeededObject, fetched: Fetche
     const actual = fetched.headers.get(name);
     if (actual !== expected[name]) problems.push(`${name} is ${JSON.stringify(actual)}, expected ${JSON.stringify(expected[name])}`);
   }
-  return problems.map((problem) => `${server.name} ${object.path}: ${problem}`);
+  return problems.map((problem) => `${name} ${object.path}: ${problem}`);
 }
 
 /** Both servers must return the seeded bytes and headers, and Falcon must serve from its cache. */
 export async function verifyPair(falcon: ServerProcess, bare: ServerProcess, object: SeededObject): Promise<void> {
   const [viaFalcon, viaBare] = await Promise.all([fetchObject(falcon.url + object.path), fetchObject(bare.url + object.path)]);
-  const problems = [...mismatches(falcon, object, viaFalcon), ...mismatches(bare, object, viaBare)];
+  const problems = [...objectProblems(falcon.name, object, viaFalcon), ...objectProblems(bare.name, object, viaBare)];
   const cacheStatus = viaFalcon.headers.get('x-cache');
   if (cacheStatus !== 'HIT') problems.push(`${falcon.name} ${object.path}: x-cache is ${JSON.stringify(cacheStatus)}, expected "HIT"`);
   if (problems.length > 0) throw new Error(`verification failed:\n  ${problems.join('\n  ')}`);
 }
 
 export async function measure(
-  server: ServerProcess,
+  server: Target,
   object: SeededObject,
   connections: number,
   settings: LoadSettings,
@@ -100,23 +122,48 @@ export async function measure(
   const generator = new LoadGenerator(server.url, connections);
   try {
     if (settings.warmupSeconds > 0) await generator.run(object.path, settings.warmupSeconds);
-    const serverBefore = await processCpuMs(server.pid);
+    const before = await readCpu(server.pids);
     const clientBefore = process.cpuUsage();
     const result = await generator.run(object.path, settings.seconds);
     const client = process.cpuUsage(clientBefore);
-    const serverAfter = await processCpuMs(server.pid);
-    const cpu: CpuUsed = {
-      clientMs: (client.user + client.system) / 1000,
-      serverMs: serverBefore === undefined || serverAfter === undefined ? undefined : serverAfter - serverBefore,
-    };
+    const after = await readCpu(server.pids);
+    const cpu = cpuUsed((client.user + client.system) / 1000, before, after);
     return toMeasurement(server, object, round, connections, result, cpu);
   } finally {
     await generator.close();
   }
 }
 
+/** CPU time all `pids` have used so far, or undefined when any of them cannot be read. */
+async function totalCpuMs(pids: readonly number[]): Promise<number | undefined> {
+  const each = await Promise.all(pids.map(processCpuMs));
+  return each.some((ms) => ms === undefined) ? undefined : each.reduce<number>((sum, ms) => sum + (ms ?? 0), 0);
+}
+
+interface CpuReading {
+  serverMs: number | undefined;
+  machineMs: number | undefined;
+}
+
+async function readCpu(pids: readonly number[]): Promise<CpuReading> {
+  const [serverMs, machineMs] = await Promise.all([totalCpuMs(pids), machineBusyMs()]);
+  return { serverMs, machineMs };
+}
+
+function elapsed(before: number | undefined, after: number | undefined): number | undefined {
+  return before === undefined || after === undefined ? undefined : after - before;
+}
+
+function cpuUsed(clientMs: number, before: CpuReading, after: CpuReading): CpuUsed {
+  const serverMs = elapsed(before.serverMs, after.serverMs);
+  const machineMs = elapsed(before.machineMs, after.machineMs);
+  // /proc/stat counts in 10 ms ticks, so a small negative difference is rounding, not a measurement.
+  const otherMs = serverMs === undefined || machineMs === undefined ? undefined : Math.max(0, machineMs - clientMs - serverMs);
+  return { clientMs, serverMs, otherMs };
+}
+
 /** Unmeasured load, so a server's JIT and heap have settled before its first measured round. */
-export async function prime(server: ServerProcess, object: SeededObject, connections: number, seconds: number): Promise<void> {
+export async function prime(server: Pick<Target, 'url'>, object: SeededObject, connections: number, seconds: number): Promise<void> {
   const generator = new LoadGenerator(server.url, connections);
   try {
     await generator.run(object.path, seconds);
@@ -128,10 +175,11 @@ export async function prime(server: ServerProcess, object: SeededObject, connect
 interface CpuUsed {
   clientMs: number;
   serverMs: number | undefined;
+  otherMs: number | undefined;
 }
 
 function toMeasurement(
-  server: ServerProcess,
+  server: Target,
   object: SeededObject,
   round: number,
   connections: number,
@@ -156,6 +204,7 @@ function toMeasurement(
     timeouts: result.timeouts,
     loadGeneratorCpu: cpu.clientMs / result.elapsedMs,
     serverCpu: cpu.serverMs === undefined ? null : cpu.serverMs / result.elapsedMs,
+    otherCpu: cpu.otherMs === undefined ? null : cpu.otherMs / result.elapsedMs,
   };
 }
 

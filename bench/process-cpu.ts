@@ -24,3 +24,24 @@ export async function processCpuMs(pid: number): Promise<number | undefined> {
   if (!Number.isFinite(utime) || !Number.isFinite(stime)) return undefined;
   return (utime + stime) * MS_PER_TICK;
 }
+
+/** Fields of the aggregate "cpu" line of /proc/stat counted as busy: user, nice, system, irq, softirq, steal. */
+const BUSY_FIELDS = [0, 1, 2, 5, 6, 7] as const;
+
+/**
+ * CPU time (ms, summed over all cores) the whole machine has been busy so far, or undefined where /proc/stat is
+ * not available. Used to see how much CPU processes other than the bench's took during a measurement.
+ */
+export async function machineBusyMs(): Promise<number | undefined> {
+  let stat: string;
+  try {
+    stat = await readFile('/proc/stat', 'utf8');
+  } catch {
+    return undefined;
+  }
+  const line = stat.split('\n').find((l) => l.startsWith('cpu '));
+  if (line === undefined) return undefined;
+  const fields = line.trim().split(/\s+/).slice(1).map(Number);
+  const busy = BUSY_FIELDS.reduce<number>((sum, index) => sum + (fields[index] ?? Number.NaN), 0);
+  return Number.isFinite(busy) ? busy * MS_PER_TICK : undefined;
+}

@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { dirname } from 'node:path';
+import type { ClusterResults } from './cluster-report.js';
 import { type BenchSettings, CLIENT_BOUND_CPU, type Measurement } from './measure.js';
 
 export interface RoundRatio {
@@ -32,7 +33,7 @@ export interface Ratio {
   clientBoundRounds: number;
 }
 
-const BYTES_PER_MB = 1_000_000;
+export const BYTES_PER_MB = 1_000_000;
 
 export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -58,13 +59,14 @@ function requestsPerServerCpuSecond(m: Measurement): number | null {
   return m.serverCpu === null || m.serverCpu === 0 ? null : m.requestsPerSec / m.serverCpu;
 }
 
-function perServerCpuRatio(falcon: Measurement, bare: Measurement): number | null {
+/** (a's req/s per core of server CPU) / (b's), or null where server CPU is unavailable. */
+export function perServerCpuRatio(falcon: Measurement, bare: Measurement): number | null {
   const viaFalcon = requestsPerServerCpuSecond(falcon);
   const viaBare = requestsPerServerCpuSecond(bare);
   return viaFalcon === null || viaBare === null || viaBare === 0 ? null : viaFalcon / viaBare;
 }
 
-function medianOrNull(values: readonly (number | null)[]): number | null {
+export function medianOrNull(values: readonly (number | null)[]): number | null {
   const known = values.filter((value): value is number => value !== null);
   return known.length === values.length ? median(known) : null;
 }
@@ -84,11 +86,11 @@ export function ratioFor(object: string, target: number, rounds: readonly RoundR
   };
 }
 
-function isClientBound(m: Measurement): boolean {
+export function isClientBound(m: Measurement): boolean {
   return m.loadGeneratorCpu >= CLIENT_BOUND_CPU;
 }
 
-function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)));
   const format = (cells: readonly string[]): string =>
     cells.map((cell, column) => (column < 2 ? cell.padEnd(widths[column] ?? 0) : cell.padStart(widths[column] ?? 0))).join('  ').trimEnd();
@@ -101,7 +103,7 @@ function percent(fractionOfCore: number): string {
 
 export function measurementTable(measurements: readonly Measurement[]): string {
   return table(
-    ['case', 'server', 'round', 'req/s', 'MB/s', 'p50 ms', 'p99 ms', 'errors', 'client CPU', 'server CPU'],
+    ['case', 'server', 'round', 'req/s', 'MB/s', 'p50 ms', 'p99 ms', 'errors', 'client CPU', 'server CPU', 'other CPU'],
     measurements.map((m) => [
       `${m.object} x${m.connections}`,
       m.server,
@@ -113,6 +115,7 @@ export function measurementTable(measurements: readonly Measurement[]): string {
       String(m.non2xx + m.lengthMismatches + m.errors),
       percent(m.loadGeneratorCpu),
       m.serverCpu === null ? 'n/a' : percent(m.serverCpu),
+      m.otherCpu === null ? 'n/a' : percent(m.otherCpu),
     ]),
   );
 }
@@ -144,11 +147,26 @@ export function clientBoundWarning(ratios: readonly Ratio[]): string | undefined
   );
 }
 
+/** Above this, something besides the bench was likely using the machine during a measurement. */
+export const BUSY_MACHINE_CPU = 0.25;
+
+export function busyMachineWarning(measurements: readonly Measurement[]): string | undefined {
+  const busy = measurements.filter((m) => m.otherCpu !== null && m.otherCpu > BUSY_MACHINE_CPU);
+  if (busy.length === 0) return undefined;
+  const worst = Math.max(...busy.map((m) => m.otherCpu ?? 0));
+  return (
+    `warning: in ${busy.length} of ${measurements.length} measurements the rest of the machine used more than ` +
+    `${percent(BUSY_MACHINE_CPU)} of a core (up to ${percent(worst)}): another process was probably running, and ` +
+    'those measurements understate both sides. Rerun on an idle machine.'
+  );
+}
+
 export async function writeResults(
   file: string,
   settings: BenchSettings,
   measurements: readonly Measurement[],
   ratios: readonly Ratio[],
+  cluster: ClusterResults | null,
 ): Promise<void> {
   const cpuList = cpus();
   const results = {
@@ -163,6 +181,7 @@ export async function writeResults(
     settings,
     measurements,
     ratios,
+    cluster,
   };
   await mkdir(dirname(file), { recursive: true });
   await writeFile(file, `${JSON.stringify(results, null, 2)}\n`);

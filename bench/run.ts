@@ -4,12 +4,16 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startLocalUpstream } from '../src/upstream/local-upstream.js';
 import { type ServerProcess, spawnServer } from './child-server.js';
+import { Cleanup } from './cleanup.js';
+import { type ClusterBenchOutput, benchClusters, startClusters } from './cluster-bench.js';
+import { clusterRatioTable } from './cluster-report.js';
 import {
   type BenchSettings,
   type Measurement,
   measure,
   measurementProblems,
   prime,
+  targetOf,
   verifyPair,
   warmCache,
 } from './measure.js';
@@ -17,6 +21,7 @@ import { OBJECT_SPECS, type SeededObject, seedObjects } from './objects.js';
 import {
   type Ratio,
   type RoundRatio,
+  busyMachineWarning,
   clientBoundWarning,
   measurementTable,
   ratioFor,
@@ -45,31 +50,6 @@ interface Servers {
   bare: ServerProcess;
 }
 
-/** Teardown steps, run newest first and at most once. */
-class Cleanup {
-  private readonly steps: (() => Promise<void>)[] = [];
-  private done: Promise<void> | undefined;
-
-  add(step: () => Promise<void>): void {
-    this.steps.push(step);
-  }
-
-  run(): Promise<void> {
-    this.done ??= this.runSteps();
-    return this.done;
-  }
-
-  private async runSteps(): Promise<void> {
-    for (const step of this.steps.reverse()) {
-      try {
-        await step();
-      } catch (err) {
-        console.error('cleanup step failed:', err);
-      }
-    }
-  }
-}
-
 function readNumber(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, integer: boolean): number {
   const text = env[name]?.trim();
   if (text === undefined || text === '') return fallback;
@@ -80,13 +60,26 @@ function readNumber(env: NodeJS.ProcessEnv, name: string, fallback: number, min:
   return value;
 }
 
-function readSettings(env: NodeJS.ProcessEnv): BenchSettings {
-  return {
+interface Settings {
+  single: BenchSettings;
+  /** Undefined when BENCH_CLUSTER_ROUNDS is 0: no cluster cases. */
+  cluster: BenchSettings | undefined;
+}
+
+function readSettings(env: NodeJS.ProcessEnv): Settings {
+  const single: BenchSettings = {
     seconds: readNumber(env, 'BENCH_SECONDS', 5, 1, false),
     warmupSeconds: readNumber(env, 'BENCH_WARMUP_SECONDS', 0.5, 0, false),
     rounds: readNumber(env, 'BENCH_ROUNDS', 3, 1, true),
     primeSeconds: readNumber(env, 'BENCH_PRIME_SECONDS', 2, 0, false),
   };
+  const cluster: BenchSettings = {
+    seconds: readNumber(env, 'BENCH_CLUSTER_SECONDS', 2, 1, false),
+    warmupSeconds: readNumber(env, 'BENCH_CLUSTER_WARMUP_SECONDS', 0.5, 0, false),
+    rounds: readNumber(env, 'BENCH_CLUSTER_ROUNDS', 3, 0, true),
+    primeSeconds: readNumber(env, 'BENCH_CLUSTER_PRIME_SECONDS', 1, 0, false),
+  };
+  return { single, cluster: cluster.rounds === 0 ? undefined : cluster };
 }
 
 async function startServers(dir: string, upstream: URL, objects: readonly ServedObject[], cleanup: Cleanup): Promise<Servers> {
@@ -129,8 +122,8 @@ async function runRound(
   round: number,
 ): Promise<RoundResult> {
   const [first, second] = roundOrder(servers, round);
-  const firstRun = await measure(first, object, benchCase.connections, settings, round);
-  const secondRun = await measure(second, object, benchCase.connections, settings, round);
+  const firstRun = await measure(targetOf(first), object, benchCase.connections, settings, round);
+  const secondRun = await measure(targetOf(second), object, benchCase.connections, settings, round);
   return first === servers.falcon
     ? { falcon: firstRun, bare: secondRun, first }
     : { falcon: secondRun, bare: firstRun, first };
@@ -172,7 +165,50 @@ async function runCase(
   return { measurements, ratio: ratioFor(object.label, benchCase.target, rounds) };
 }
 
-async function bench(settings: BenchSettings, cleanup: Cleanup): Promise<void> {
+function printWarnings(warnings: readonly (string | undefined)[]): void {
+  for (const warning of warnings) if (warning !== undefined) console.log(`${warning}\n`);
+}
+
+interface SingleNodeResults {
+  measurements: Measurement[];
+  ratios: Ratio[];
+}
+
+async function runSingleNodeCases(
+  servers: Servers,
+  objects: readonly SeededObject[],
+  settings: BenchSettings,
+): Promise<SingleNodeResults> {
+  const results: SingleNodeResults = { measurements: [], ratios: [] };
+  for (const benchCase of CASES) {
+    const result = await runCase(servers, objectFor(objects, benchCase), benchCase, settings);
+    results.measurements.push(...result.measurements);
+    results.ratios.push(result.ratio);
+  }
+  console.log(`\n${measurementTable(results.measurements)}\n\n${ratioTable(results.ratios)}\n`);
+  printWarnings([clientBoundWarning(results.ratios), busyMachineWarning(results.measurements)]);
+  return results;
+}
+
+/** The same objects and connection counts as the single-node cases, through two 3-node clusters. */
+async function runClusterCases(
+  falcon: ServerProcess,
+  upstream: URL,
+  objects: readonly SeededObject[],
+  settings: BenchSettings,
+  cleanup: Cleanup,
+): Promise<ClusterBenchOutput> {
+  console.error('starting two 3-node Falcon clusters (default hot cache, and --hot-cache-size 0)...');
+  const clusters = await startClusters(upstream, cleanup);
+  const cases = CASES.map((benchCase) => ({ benchCase, object: objectFor(objects, benchCase) }));
+  const output = await benchClusters({ single: falcon, clusters, cases, settings });
+  const { measurements, ratios } = output.results;
+  console.log(`\n${measurementTable(measurements)}\n\n${clusterRatioTable(ratios)}\n`);
+  printWarnings([busyMachineWarning(measurements)]);
+  return output;
+}
+
+async function bench(settings: Settings, cleanup: Cleanup): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'falcon-bench-'));
   cleanup.add(() => rm(dir, { recursive: true, force: true }));
   const upstream = await startLocalUpstream(join(dir, 'upstream'), [BENCH_BUCKET]);
@@ -181,20 +217,14 @@ async function bench(settings: BenchSettings, cleanup: Cleanup): Promise<void> {
   const servers = await startServers(dir, upstream.endpoint, objects, cleanup);
   await warmCache(servers.falcon, objects);
 
-  const measurements: Measurement[] = [];
-  const ratios: Ratio[] = [];
-  for (const benchCase of CASES) {
-    const result = await runCase(servers, objectFor(objects, benchCase), benchCase, settings);
-    measurements.push(...result.measurements);
-    ratios.push(result.ratio);
-  }
-
-  console.log(`\n${measurementTable(measurements)}\n\n${ratioTable(ratios)}\n`);
-  const warning = clientBoundWarning(ratios);
-  if (warning !== undefined) console.log(`${warning}\n`);
-  const problems = measurements.flatMap(measurementProblems);
+  const single = await runSingleNodeCases(servers, objects, settings.single);
+  const cluster =
+    settings.cluster === undefined
+      ? undefined
+      : await runClusterCases(servers.falcon, upstream.endpoint, objects, settings.cluster, cleanup);
+  const problems = [...single.measurements.flatMap(measurementProblems), ...(cluster?.problems ?? [])];
   if (problems.length > 0) throw new Error(`the run is invalid, results not written:\n  ${problems.join('\n  ')}`);
-  await writeResults(RESULTS_FILE, settings, measurements, ratios);
+  await writeResults(RESULTS_FILE, settings.single, single.measurements, single.ratios, cluster?.results ?? null);
   console.log(`results written to ${RESULTS_FILE}`);
 }
 
