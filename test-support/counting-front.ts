@@ -101,6 +101,7 @@ export class CountingFront {
   }
 
   private async relay(upstreamRes: IncomingMessage, res: ServerResponse, fault: Fault | undefined): Promise<void> {
+    upstreamRes.on('error', () => res.destroy());
     res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
     if (fault?.kind !== 'truncate' && fault?.kind !== 'slow-body') {
       upstreamRes.pipe(res);

@@ -10,7 +10,9 @@ import { LOCAL_UPSTREAM_CREDENTIALS } from '../src/upstream/local-upstream.js';
 
 /**
  * A front before s3rver that checks SigV4 signatures and bodies as AWS does (with Falcon's own
- * verifier), because s3rver itself only checks that the access key exists.
+ * verifier), because s3rver itself only checks that the access key exists. It also keeps the
+ * flexible checksums each PUT carried and returns them on GET/HEAD with x-amz-checksum-mode:
+ * ENABLED, which s3rver does not do.
  */
 export class VerifyingFront {
   private server: Server | undefined;
@@ -53,11 +55,19 @@ export class VerifyingFront {
         const trailers = body.trailers;
         if (trailers !== undefined) body.stream.on('end', () => Object.assign(checksums, trailers.values()));
       }
-      this.checksums.set(decodeURIComponent((req.url ?? '/').split('?')[0] ?? '/'), checksums);
+      const objectPath = decodeURIComponent((req.url ?? '/').split('?')[0] ?? '/');
+      // Whole-object PUTs keep their checksums; any other write to the key drops them (parts are not the object).
+      if (req.method === 'PUT' && !/[?&]uploadId=/.test(req.url ?? '')) this.checksums.set(objectPath, checksums);
+      else if (req.method !== 'GET' && req.method !== 'HEAD') this.checksums.delete(objectPath);
+      const path = decodeURIComponent((req.url ?? '/').split('?')[0] ?? '/');
+      const wantsChecksums = String(req.headers['x-amz-checksum-mode'] ?? '').toUpperCase() === 'ENABLED';
       const upstream = httpRequest(
         { host: this.target.hostname, port: this.target.port, method: req.method, path: req.url, headers },
         (upstreamRes) => {
-          res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
+          const stored = req.method === 'GET' || req.method === 'HEAD' ? this.checksums.get(path) : undefined;
+          const extra = wantsChecksums && upstreamRes.statusCode === 200 ? (stored ?? {}) : {};
+          upstreamRes.on('error', () => res.destroy());
+          res.writeHead(upstreamRes.statusCode ?? 502, { ...upstreamRes.headers, ...extra });
           upstreamRes.pipe(res);
         },
       );

@@ -245,7 +245,7 @@ describe('legacy routes and authentication', () => {
 describe('re-signing for an upstream that checks signatures', () => {
   async function throughVerifyingFront(
     upstreamSecret: string,
-    run: (client: S3Client, front: VerifyingFront) => Promise<void>,
+    run: (client: S3Client, front: VerifyingFront, falconUrl: string) => Promise<void>,
   ): Promise<number> {
     const dir = await mkdtemp(join(tmpdir(), 'falcon-resign-'));
     const upstream = await startLocalUpstream(dir, ['test']);
@@ -258,7 +258,7 @@ describe('re-signing for an upstream that checks signatures', () => {
     );
     const client = sdkClient(falcon.url);
     try {
-      await run(client, verifying);
+      await run(client, verifying, falcon.url);
       return verifying.rejected;
     } finally {
       client.destroy();
@@ -292,15 +292,32 @@ describe('re-signing for an upstream that checks signatures', () => {
     const crc = new Crc32();
     crc.update(body);
     const expected = Buffer.from(await crc.digest()).toString('base64');
-    await throughVerifyingFront(LOCAL_UPSTREAM_CREDENTIALS.secretAccessKey, async (client, front) => {
+    await throughVerifyingFront(LOCAL_UPSTREAM_CREDENTIALS.secretAccessKey, async (client, front, falconUrl) => {
       // A Buffer body: the SDK sends an x-amz-checksum-crc32 header.
       await client.send(new PutObjectCommand({ Bucket: 'test', Key: 'as-header', Body: body, ChecksumAlgorithm: 'CRC32' }));
       assert.equal(front.checksums.get('/test/as-header')?.['x-amz-checksum-crc32'], expected);
       // A stream: the SDK sends aws-chunked with a CRC32 trailer, which Falcon verifies and re-frames.
       await client.send(new PutObjectCommand({ Bucket: 'test', Key: 'as-trailer', Body: Readable.from([body]), ContentLength: body.length }));
       assert.equal(front.checksums.get('/test/as-trailer')?.['x-amz-checksum-crc32'], expected);
-      const out = await client.send(new GetObjectCommand({ Bucket: 'test', Key: 'as-trailer' }));
-      assert.equal((await (out.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray()).length, body.length);
+      // Read back with checksum mode: a miss, then a hit, both carry the stored checksum, which the SDK validates.
+      for (const expectCache of ['MISS', 'HIT']) {
+        const out = await client.send(new GetObjectCommand({ Bucket: 'test', Key: 'as-trailer', ChecksumMode: 'ENABLED' }));
+        const length = (await (out.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray()).length;
+        assert.equal(out.ChecksumCRC32, expected, expectCache);
+        assert.equal(length, body.length);
+      }
+      // The SDK asks for checksums by default; one configured not to gets none.
+      const noChecksums = new S3Client({
+        endpoint: falconUrl,
+        region: 'us-east-1',
+        forcePathStyle: true,
+        credentials: CLIENT_CREDENTIALS,
+        responseChecksumValidation: 'WHEN_REQUIRED',
+      });
+      const plain = await noChecksums.send(new GetObjectCommand({ Bucket: 'test', Key: 'as-trailer' }));
+      await plain.Body?.transformToByteArray();
+      noChecksums.destroy();
+      assert.equal(plain.ChecksumCRC32, undefined, 'checksums only when asked for');
     });
   });
 
