@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { ByteBudget } from './cache/byte-budget.js';
 import { type ObjectCache, objectKey } from './cache/object-cache.js';
@@ -19,6 +19,23 @@ export type ObjectRead =
   | { kind: 'error'; statusCode: number; headers: UpstreamResponse['headers']; body: Buffer }
   /** Not cacheable and no live body for this caller: forward the caller's own request instead. */
   | { kind: 'uncacheable' };
+
+export type ObjectFound = Extract<ObjectRead, { kind: 'hit' | 'shared' | 'live' }>;
+
+/**
+ * Bytes [start, endExclusive) of a found object: a slice of memory for a hit, the fill's bytes as
+ * they arrive for a shared miss, or the live body (always whole) for an uncached one.
+ */
+export function objectBytes(read: ObjectFound, start = 0, endExclusive = read.meta.size): Buffer | Readable {
+  switch (read.kind) {
+    case 'hit':
+      return read.body.subarray(start, endExclusive);
+    case 'shared':
+      return Readable.from(read.fill.read(start, endExclusive), { objectMode: false });
+    case 'live':
+      return read.body;
+  }
+}
 
 export interface ReadOptions {
   /** Whether the caller can serve a whole live body (false for range requests, which forward instead). */

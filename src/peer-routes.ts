@@ -1,12 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { readBounded } from './cache/object-fill.js';
 import { PEER_SIGNATURE_HEADER, PEER_TIMESTAMP_HEADER, type PeerAuth } from './cache/peer-auth.js';
 import { PEER_INVALIDATE_PATH, PEER_OBJECT_PATH, UPSTREAM_ERROR_HEADER } from './cache/peer-client.js';
 import { S3Error } from './errors.js';
-import type { Gateway } from './gateway.js';
-import { pipeBody, relayHeaders } from './s3/forwarding.js';
+import { type Gateway, objectBytes } from './gateway.js';
+import { pipeBody, relayHeaders, sendBody } from './s3/forwarding.js';
 import { errorXml } from './s3/xml.js';
 
 const MAX_INVALIDATION_BYTES = 8 * 1024 * 1024;
@@ -31,16 +30,10 @@ export function createPeerRoutes(options: PeerRoutesOptions): PeerRoutes {
       const read = await gateway.read(bucket, key, { acceptsLiveBody: true, asOwner: true });
       switch (read.kind) {
         case 'hit':
-          res.writeHead(200, { ...read.meta.headers, 'content-length': String(read.meta.size) });
-          res.end(read.body);
-          return;
         case 'shared':
-          res.writeHead(200, { ...read.meta.headers, 'content-length': String(read.meta.size) });
-          await pipeBody(Readable.from(read.fill.read(0, read.meta.size), { objectMode: false }), res);
-          return;
         case 'live':
           res.writeHead(200, { ...read.meta.headers, 'content-length': String(read.meta.size) });
-          await pipeBody(read.body, res);
+          await sendBody(res, objectBytes(read));
           return;
         case 'error':
           res.writeHead(read.statusCode, { ...relayHeaders(read.headers), [UPSTREAM_ERROR_HEADER]: '1' });

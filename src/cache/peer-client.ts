@@ -67,7 +67,8 @@ export class PeerClient {
     const response = await this.send(peer, 'GET', path);
     if (response.statusCode === 200 || response.headers[UPSTREAM_ERROR_HEADER] !== undefined) {
       this.markUp(peer);
-      return { statusCode: response.statusCode, headers: response.headers, body: response.body };
+      const { [UPSTREAM_ERROR_HEADER]: _marker, ...headers } = response.headers;
+      return { statusCode: response.statusCode, headers, body: response.body };
     }
     response.body.resume();
     this.markDown(peer, `answered ${response.statusCode}`);

@@ -2,9 +2,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { LegacyError, S3Error } from '../errors.js';
-import type { Gateway } from '../gateway.js';
-import { pipeBody } from '../s3/forwarding.js';
-import { Readable } from 'node:stream';
+import { type Gateway, objectBytes } from '../gateway.js';
+import { pipeBody, sendBody } from '../s3/forwarding.js';
 import { parseFormFiles } from './form-files.js';
 import { queryParam, requireQueryParam } from './query.js';
 
@@ -47,9 +46,7 @@ export function createLegacyRouter(options: LegacyRoutesOptions): express.Router
       return;
     }
     res.writeHead(200, { ...downloadHeaders(key, read.meta.size), 'x-cache': read.kind === 'hit' ? 'HIT' : 'MISS' });
-    if (read.kind === 'hit') res.end(read.body);
-    else if (read.kind === 'shared') await pipeBody(Readable.from(read.fill.read(0, read.meta.size), { objectMode: false }), res);
-    else await pipeBody(read.body, res);
+    await sendBody(res, objectBytes(read));
   });
 
   router.post('/upload', async (req, res) => {

@@ -98,6 +98,12 @@ export async function relayResponse(res: ServerResponse, response: UpstreamRespo
   await pipeBody(response.body, res);
 }
 
+/** Ends the response with a body from memory or a stream. */
+export async function sendBody(res: ServerResponse, body: Buffer | Readable): Promise<void> {
+  if (Buffer.isBuffer(body)) res.end(body);
+  else await pipeBody(body, res);
+}
+
 export async function pipeBody(body: Readable, res: ServerResponse): Promise<void> {
   try {
     await pipeline(body, res);

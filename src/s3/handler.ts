@@ -1,13 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { readBounded } from '../cache/object-fill.js';
 import { S3Error } from '../errors.js';
-import type { Gateway, ObjectRead } from '../gateway.js';
+import { type Gateway, type ObjectRead, objectBytes } from '../gateway.js';
 import type { ClientAuth } from './auth/client-auth.js';
 import type { VerifiedSignature } from './auth/sigv4.js';
 import { sendS3Error } from './error-response.js';
-import { pipeBody, relayHeaders, relayResponse, toUpstreamRequest } from './forwarding.js';
+import { pipeBody, relayHeaders, relayResponse, sendBody, toUpstreamRequest } from './forwarding.js';
 import { planObjectResponse } from './object-response.js';
 import { prepareBody } from './request-body.js';
 import { isCacheableRead, parseS3Request, type S3Request } from './request.js';
@@ -37,17 +36,12 @@ export function createS3Handler(options: S3HandlerOptions): S3Handler {
         ? (gateway.cached(bucket, key) ?? { kind: 'uncacheable' })
         : await gateway.read(bucket, key, { acceptsLiveBody: req.headers.range === undefined });
     switch (read.kind) {
-      case 'hit': {
-        const plan = planObjectResponse(read.meta, s3.method, req.headers, s3.params);
-        res.writeHead(plan.statusCode, { ...plan.headers, 'x-cache': 'HIT' });
-        res.end(plan.endExclusive > plan.start ? read.body.subarray(plan.start, plan.endExclusive) : undefined);
-        return;
-      }
+      case 'hit':
       case 'shared': {
         const plan = planObjectResponse(read.meta, s3.method, req.headers, s3.params);
-        res.writeHead(plan.statusCode, { ...plan.headers, 'x-cache': 'MISS' });
+        res.writeHead(plan.statusCode, { ...plan.headers, 'x-cache': read.kind === 'hit' ? 'HIT' : 'MISS' });
         if (plan.endExclusive === plan.start) res.end();
-        else await pipeBody(Readable.from(read.fill.read(plan.start, plan.endExclusive), { objectMode: false }), res);
+        else await sendBody(res, objectBytes(read, plan.start, plan.endExclusive));
         return;
       }
       case 'live': {
