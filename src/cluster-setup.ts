@@ -40,7 +40,10 @@ const WILDCARDS = new Set(['0.0.0.0', '::', '']);
 export function selfMatcher(host: string, port: number): (origin: string) => boolean {
   const bound = host.toLowerCase().replace(/^\[|\]$/g, '');
   const names = new Set([bound]);
-  if (bound === 'localhost') ['127.0.0.1', '::1'].forEach((n) => names.add(n));
+  if (bound === 'localhost') {
+    names.add('127.0.0.1');
+    names.add('::1');
+  }
   if (WILDCARDS.has(bound)) {
     names.add('localhost');
     names.add(hostname().toLowerCase());

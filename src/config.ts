@@ -99,7 +99,7 @@ export function helpText(): string {
   for (const [name, spec] of Object.entries(FLAGS) as [string, FlagSpec][]) {
     const arg = spec.type === 'boolean' ? '' : spec.type === 'int' ? ' <n>' : ' <value>';
     const def = spec.default === undefined || spec.type === 'boolean' ? '' : ` (default ${String(spec.default)})`;
-    lines.push(`  --${name}${arg}`.padEnd(34) + `${spec.help}${def}  [${envName(name)}]`);
+    lines.push(`${`  --${name}${arg}`.padEnd(34)}${spec.help}${def}  [${envName(name)}]`);
   }
   return lines.join('\n');
 }

@@ -4,7 +4,7 @@ import { S3Error } from '../src/errors.js';
 import { ClientAuth } from '../src/s3/auth/client-auth.js';
 import { KeyStore } from '../src/s3/auth/keys.js';
 import { SigV4Verifier } from '../src/s3/auth/sigv4.js';
-import { prepareBody } from '../src/s3/request-body.js';
+import { type PreparedBody, prepareBody } from '../src/s3/request-body.js';
 import { errorXml } from '../src/s3/xml.js';
 import { LOCAL_UPSTREAM_CREDENTIALS } from '../src/upstream/local-upstream.js';
 
@@ -37,7 +37,7 @@ export class VerifyingFront {
         res.writeHead(e.statusCode, { 'content-type': 'application/xml' });
         res.end(errorXml({ code: e.code, message: e.message, resource: req.url ?? '/', requestId: 'front', details: {} }));
       };
-      let body;
+      let body: PreparedBody | undefined;
       try {
         body = prepareBody(req, this.auth.authenticate(req));
       } catch (err) {

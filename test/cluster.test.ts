@@ -58,7 +58,7 @@ describe('a three-node cluster', () => {
     const pick = (): number => Math.floor(Math.random() * 3);
     for (const pass of [1, 2]) {
       const results = await Promise.all(keys.map((k) => get(pick(), k)));
-      results.forEach((r, i) => assert.equal(r.body.toString(), `bytes of ${keys[i]}`));
+      for (const [i, r] of results.entries()) assert.equal(r.body.toString(), `bytes of ${keys[i]}`);
       assert.equal(c.front.count('GET'), 100, `after pass ${pass}`);
     }
   });

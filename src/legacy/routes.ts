@@ -119,7 +119,10 @@ function requireBearer(token: string) {
   return (req: Request, res: Response, next: NextFunction): void => {
     const match = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '');
     const given = createHash('sha256').update(match?.[1]?.trim() ?? '').digest();
-    if (match && timingSafeEqual(given, expected)) return next();
+    if (match && timingSafeEqual(given, expected)) {
+      next();
+      return;
+    }
     req.resume();
     res.status(401).set('www-authenticate', 'Bearer').json({ error: 'Missing or invalid bearer token' });
   };

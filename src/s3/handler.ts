@@ -7,7 +7,7 @@ import type { ClientAuth } from './auth/client-auth.js';
 import type { VerifiedSignature } from './auth/sigv4.js';
 import { sendS3Error } from './error-response.js';
 import { pipeBody, relayHeaders, relayResponse, sendBody, toUpstreamRequest } from './forwarding.js';
-import { planObjectResponse } from './object-response.js';
+import { type ObjectResponsePlan, planObjectResponse } from './object-response.js';
 import { prepareBody } from './request-body.js';
 import { isCacheableRead, parseS3Request, type S3Request } from './request.js';
 import { parseDeleteObjectsKeys } from './xml.js';
@@ -45,7 +45,7 @@ export function createS3Handler(options: S3HandlerOptions): S3Handler {
         return;
       }
       case 'live': {
-        let plan;
+        let plan: ObjectResponsePlan;
         try {
           plan = planObjectResponse(read.meta, s3.method, req.headers, s3.params);
         } catch (err) {

@@ -6,7 +6,8 @@ import { AwsChunkedDecoder, isAwsChunked } from './aws-chunked.js';
 
 function frame(chunks: string[], trailer = '', signed = false): string {
   const sig = signed ? ';chunk-signature=0123456789abcdef' : '';
-  return chunks.map((c) => `${Buffer.byteLength(c).toString(16)}${sig}\r\n${c}\r\n`).join('') + `0${sig}\r\n${trailer}\r\n`;
+  const data = chunks.map((c) => `${Buffer.byteLength(c).toString(16)}${sig}\r\n${c}\r\n`).join('');
+  return `${data}0${sig}\r\n${trailer}\r\n`;
 }
 
 /** Feeds the body in pieces of `step` bytes so that framing splits across writes. */
