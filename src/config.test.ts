@@ -67,3 +67,16 @@ test('reports every bad flag at once', () => {
 test('caps --max-object-size at the cache size', () => {
   assert.equal(config(['--max-cache-size', '10', '--max-object-size', '50']).maxObjectBytes, 10 * MIB);
 });
+
+test('reads client keys from flags, the environment and a credentials file, and reports a bad file', () => {
+  assert.deepEqual(config(['--access-key', 'A', '--secret-key', 'S']).clientKeys, [{ accessKeyId: 'A', secretAccessKey: 'S' }]);
+  assert.deepEqual(config([], { FALCON_ACCESS_KEY_ID: 'E', FALCON_SECRET_ACCESS_KEY: 'F' }).clientKeys, [{ accessKeyId: 'E', secretAccessKey: 'F' }]);
+  assert.deepEqual(config([]).clientKeys, []);
+  const lone = parseConfig(['--access-key', 'A'], {});
+  assert.equal(lone.kind, 'error');
+  const missing = parseConfig(['--credentials-file', '/nonexistent/keys'], {});
+  assert.equal(missing.kind, 'error');
+  assert.match(JSON.stringify(missing), /--credentials-file/);
+  assert.equal(config(['--anonymous']).allowAnonymous, true);
+  assert.deepEqual(config(['--no-legacy', '--legacy-token', 't']).legacy, { enabled: false, token: 't' });
+});

@@ -215,6 +215,29 @@ describe('client authentication', () => {
   });
 });
 
+describe('key configuration', () => {
+  test('--credentials-file accepts every pair it lists', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'falcon-keys-'));
+    const { writeFile } = await import('node:fs/promises');
+    const file = join(dir, 'keys');
+    await writeFile(file, '# client keys\n[team-a]\naws_access_key_id = TEAMA\naws_secret_access_key = secret-a\n\n[team-b]\naws_access_key_id=TEAMB\naws_secret_access_key=secret-b\n');
+    const t = await startHarness({ anonymous: false, flags: ['--credentials-file', file] });
+    try {
+      for (const [accessKeyId, secretAccessKey] of [['TEAMA', 'secret-a'], ['TEAMB', 'secret-b']] as const) {
+        const client = sdkClient(t.falcon.url, { accessKeyId, secretAccessKey });
+        await client.send(new PutObjectCommand({ Bucket: 'test', Key: `by-${accessKeyId}`, Body: accessKeyId }));
+        client.destroy();
+      }
+      const wrong = sdkClient(t.falcon.url, { accessKeyId: 'TEAMA', secretAccessKey: 'secret-b' });
+      await assert.rejects(wrong.send(new PutObjectCommand({ Bucket: 'test', Key: 'x', Body: 'x' })), { name: 'SignatureDoesNotMatch' });
+      wrong.destroy();
+    } finally {
+      await t.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('legacy routes and authentication', () => {
   test('--legacy-token requires the bearer token; /healthz stays open', async () => {
     const t = await startHarness({ flags: ['--legacy-token', 'tok-123'] });
