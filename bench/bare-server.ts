@@ -25,8 +25,14 @@ async function loadRoutes(file: string): Promise<Map<string, Route>> {
 
 const routes = await loadRoutes(manifestFile);
 
+/** The path of a request target: the bench's clients send presigned URLs, whose query the bare server ignores. */
+function pathOf(target: string): string {
+  const query = target.indexOf('?');
+  return query === -1 ? target : target.slice(0, query);
+}
+
 function handle(req: IncomingMessage, res: ServerResponse): void {
-  const route = req.method === 'GET' ? routes.get(req.url ?? '') : undefined;
+  const route = req.method === 'GET' ? routes.get(pathOf(req.url ?? '')) : undefined;
   if (route === undefined) {
     res.writeHead(404).end();
     return;

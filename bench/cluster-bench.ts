@@ -1,5 +1,4 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ServerProcess } from './child-server.js';
 import type { Cleanup } from './cleanup.js';
 import { type BenchCluster, CLUSTER_SIZE, clusterProblems, startCluster } from './cluster.js';
 import {
@@ -14,6 +13,7 @@ import {
   type BenchSettings,
   type Measurement,
   type Target,
+  authProblems,
   fetchObject,
   measure,
   measurementProblems,
@@ -23,6 +23,7 @@ import {
 } from './measure.js';
 import { type NodeCounters, readCounters, readsBetween, totalReads } from './node-metrics.js';
 import type { SeededObject } from './objects.js';
+import { type BenchServer, requestTarget } from './presign.js';
 import { BENCH_BUCKET } from './shared.js';
 
 /**
@@ -56,10 +57,10 @@ interface ClusterPath {
 const HIT_TRIES = 50;
 const HIT_RETRY_MS = 20;
 
-export async function startClusters(upstream: URL, cleanup: Cleanup): Promise<Clusters> {
-  const withHotCache = await startCluster('hot', upstream, []);
+export async function startClusters(upstream: URL, objects: readonly SeededObject[], cleanup: Cleanup): Promise<Clusters> {
+  const withHotCache = await startCluster('hot', upstream, objects, []);
   cleanup.add(withHotCache.stop);
-  const noHotCache = await startCluster('no-hot', upstream, ['--hot-cache-size', '0']);
+  const noHotCache = await startCluster('no-hot', upstream, objects, ['--hot-cache-size', '0']);
   cleanup.add(noHotCache.stop);
   return { withHotCache, noHotCache };
 }
@@ -96,25 +97,26 @@ function pathsFor(clusters: Clusters, key: string): ClusterPath[] {
   ];
 }
 
-function nodeAt(cluster: BenchCluster, index: number): ServerProcess {
+function nodeAt(cluster: BenchCluster, index: number): BenchServer {
   const node = cluster.nodes[index];
   if (node === undefined) throw new Error(`${cluster.name} has no node ${index}`);
   return node;
 }
 
-function entryNode(path: ClusterPath): ServerProcess {
+function entryNode(path: ClusterPath): BenchServer {
   return nodeAt(path.cluster, path.entryIndex);
 }
 
 /** The load goes to the entry node; the server CPU is the whole cluster's. */
 function targetFor(path: ClusterPath): Target {
-  return { name: path.name, url: entryNode(path).url, pids: path.cluster.pids };
+  const entry = entryNode(path);
+  return { name: path.name, url: entry.url, targets: entry.targets, pids: path.cluster.pids };
 }
 
 /** GETs through `node` until it answers from its cache, checking the bytes of every answer. */
-async function fetchUntilHit(node: ServerProcess, object: SeededObject): Promise<void> {
+async function fetchUntilHit(node: BenchServer, object: SeededObject): Promise<void> {
   for (let attempt = 1; attempt <= HIT_TRIES; attempt++) {
-    const fetched = await fetchObject(node.url + object.path);
+    const fetched = await fetchObject(node.url + requestTarget(node, object));
     const problems = objectProblems(node.name, object, fetched);
     if (problems.length > 0) throw new Error(`warming failed:\n  ${problems.join('\n  ')}`);
     if (fetched.headers.get('x-cache') === 'HIT') return;
@@ -129,10 +131,14 @@ async function warmPath(path: ClusterPath, object: SeededObject): Promise<void> 
   if (path.expectHit) await fetchUntilHit(entryNode(path), object);
 }
 
-/** The entry node must return the seeded bytes and headers, and where expected answer from its cache. */
+/**
+ * The entry node must return the seeded bytes and headers for its presigned target, where expected answer from its
+ * cache, and refuse unsigned and badly signed requests.
+ */
 async function verifyPath(path: ClusterPath, object: SeededObject): Promise<void> {
-  const fetched = await fetchObject(entryNode(path).url + object.path);
-  const problems = objectProblems(`${path.name} (${entryNode(path).name})`, object, fetched);
+  const entry = entryNode(path);
+  const fetched = await fetchObject(entry.url + requestTarget(entry, object));
+  const problems = [...objectProblems(`${path.name} (${entry.name})`, object, fetched), ...(await authProblems(entry, object))];
   const cacheStatus = fetched.headers.get('x-cache');
   if (path.expectHit && cacheStatus !== 'HIT') problems.push(`${path.name} ${object.path}: x-cache is ${JSON.stringify(cacheStatus)}, expected "HIT"`);
   if (problems.length > 0) throw new Error(`verification failed:\n  ${problems.join('\n  ')}`);
@@ -183,7 +189,7 @@ function sampleProblems(path: ClusterPath, sample: ClusterSample): string[] {
   return problems.map((problem) => `${m.object} via ${path.name} (round ${m.round}): ${problem}`);
 }
 
-type Subject = { kind: 'single'; server: ServerProcess } | { kind: 'cluster'; path: ClusterPath };
+type Subject = { kind: 'single'; server: BenchServer } | { kind: 'cluster'; path: ClusterPath };
 
 function subjectName(subject: Subject): string {
   return subject.kind === 'single' ? subject.server.name : subject.path.name;
@@ -236,8 +242,8 @@ interface ObjectResult {
 async function primeAll(subjects: readonly Subject[], run: Omit<Run, 'round'>): Promise<void> {
   if (run.settings.primeSeconds <= 0) return;
   for (const subject of subjects) {
-    const url = subject.kind === 'single' ? subject.server.url : entryNode(subject.path).url;
-    await prime({ url }, run.object, run.connections, run.settings.primeSeconds);
+    const server = subject.kind === 'single' ? subject.server : entryNode(subject.path);
+    await prime(server, run.object, run.connections, run.settings.primeSeconds);
   }
 }
 
@@ -277,7 +283,7 @@ async function runRounds(paths: readonly ClusterPath[], subjects: readonly Subje
   return result;
 }
 
-async function benchObject(single: ServerProcess, paths: readonly ClusterPath[], run: Omit<Run, 'round'>): Promise<ObjectResult> {
+async function benchObject(single: BenchServer, paths: readonly ClusterPath[], run: Omit<Run, 'round'>): Promise<ObjectResult> {
   for (const path of paths) await warmPath(path, run.object);
   for (const path of paths) await verifyPath(path, run.object);
   announce(run.object, run.connections, run.settings);
@@ -289,7 +295,7 @@ async function benchObject(single: ServerProcess, paths: readonly ClusterPath[],
 }
 
 export interface ClusterBenchInput {
-  single: ServerProcess;
+  single: BenchServer;
   clusters: Clusters;
   cases: readonly { benchCase: ClusterCase; object: SeededObject }[];
   settings: BenchSettings;

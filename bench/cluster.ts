@@ -3,13 +3,16 @@ import { createServer, type Server } from 'node:net';
 import { objectKey } from '../src/cache/object-cache.js';
 import { RendezvousRing } from '../src/cache/ring.js';
 import { type ServerProcess, spawnServer } from './child-server.js';
+import { type BenchServer, withTargets } from './presign.js';
+import type { ServedObject } from './shared.js';
 
 export const CLUSTER_SIZE = 3;
 
 /** Falcon nodes in child processes on loopback, each given the full --peers list. */
 export interface BenchCluster {
   name: string;
-  nodes: readonly ServerProcess[];
+  /** Each with its own presigned request targets: the signature covers the node's Host. */
+  nodes: readonly BenchServer[];
   /** Every node's process, for the cluster's total CPU. */
   pids: readonly number[];
   /** Index into `nodes` of the node owning bucket/key while all nodes are up. */
@@ -53,23 +56,37 @@ async function spawnNodes(name: string, args: readonly (readonly string[])[]): P
   return nodes;
 }
 
-/** Starts CLUSTER_SIZE nodes reading from `upstream`, with a random cluster secret and any `extraFlags`. */
-export async function startCluster(name: string, upstream: URL, extraFlags: readonly string[]): Promise<BenchCluster> {
+/**
+ * Starts CLUSTER_SIZE nodes reading from `upstream`, with a random cluster secret and any `extraFlags`, and
+ * presigns a GET of each of `objects` for each node.
+ */
+export async function startCluster(
+  name: string,
+  upstream: URL,
+  objects: readonly ServedObject[],
+  extraFlags: readonly string[],
+): Promise<BenchCluster> {
   const ports = await freePorts(CLUSTER_SIZE);
   const urls = ports.map((port) => `http://127.0.0.1:${port}`);
   const secret = randomBytes(24).toString('hex');
   const shared = ['--peers', urls.join(','), '--cluster-secret', secret, ...extraFlags];
-  const nodes = await spawnNodes(
+  const processes = await spawnNodes(
     name,
     ports.map((port) => [upstream.origin, '--port', String(port), ...shared]),
   );
   const stop = async (): Promise<void> => {
-    await Promise.all(nodes.map((node) => node.stop()));
+    await Promise.all(processes.map((node) => node.stop()));
   };
-  const misplaced = nodes.filter((node, index) => node.url !== urls[index]);
-  if (misplaced.length > 0) {
+  let nodes: BenchServer[];
+  try {
+    const misplaced = processes.filter((node, index) => node.url !== urls[index]);
+    if (misplaced.length > 0) {
+      throw new Error(`${name}: nodes listen on ${processes.map((n) => n.url).join(', ')}, expected ${urls.join(', ')}`);
+    }
+    nodes = await Promise.all(processes.map((node) => withTargets(node, objects)));
+  } catch (err) {
     await stop();
-    throw new Error(`${name}: nodes listen on ${nodes.map((n) => n.url).join(', ')}, expected ${urls.join(', ')}`);
+    throw err;
   }
   const ring = new RendezvousRing(urls);
   return {

@@ -120,8 +120,9 @@ export class LoadGenerator {
   }
 
   /**
-   * Runs `connections` request loops against `path` for `seconds`. Requests in flight at the deadline finish
-   * and count, and the elapsed time runs until the last of them completes.
+   * Runs `connections` request loops against `path` (the request target, path and query as given, e.g. a
+   * presigned URL's) for `seconds`. Requests in flight at the deadline finish and count, and the elapsed time
+   * runs until the last of them completes.
    */
   async run(path: string, seconds: number): Promise<LoadResult> {
     const tally = new Tally();

@@ -1,6 +1,6 @@
-import type { ServerProcess } from './child-server.js';
 import { type LoadResult, LoadGenerator } from './load.js';
 import { type SeededObject, sha256 } from './objects.js';
+import { type BenchServer, type RequestTargets, requestTarget, withBadSignature } from './presign.js';
 import { machineBusyMs, processCpuMs } from './process-cpu.js';
 
 export interface LoadSettings {
@@ -15,12 +15,14 @@ export interface Target {
   name: string;
   /** Origin the load goes to. */
   url: string;
+  /** The presigned request target sent for each object. */
+  targets: RequestTargets;
   /** Processes whose CPU time together is the "server CPU" of the measurement. */
   pids: readonly number[];
 }
 
-export function targetOf(server: ServerProcess): Target {
-  return { name: server.name, url: server.url, pids: [server.pid] };
+export function targetOf(server: BenchServer): Target {
+  return { name: server.name, url: server.url, targets: server.targets, pids: [server.pid] };
 }
 
 export interface BenchSettings extends LoadSettings {
@@ -79,9 +81,9 @@ export async function fetchObject(url: string): Promise<FetchedObject> {
   return { status: response.status, headers: response.headers, sha256: sha256(body) };
 }
 
-export async function warmCache(falcon: ServerProcess, objects: readonly SeededObject[]): Promise<void> {
+export async function warmCache(falcon: BenchServer, objects: readonly SeededObject[]): Promise<void> {
   for (const object of objects) {
-    const fetched = await fetchObject(falcon.url + object.path);
+    const fetched = await fetchObject(falcon.url + requestTarget(falcon, object));
     if (fetched.status !== 200) throw new Error(`warming ${object.path} through Falcon answered ${fetched.status}`);
   }
 }
@@ -103,10 +105,42 @@ export function objectProblems(name: string, object: SeededObject, fetched: Fetc
   return problems.map((problem) => `${name} ${object.path}: ${problem}`);
 }
 
-/** Both servers must return the seeded bytes and headers, and Falcon must serve from its cache. */
-export async function verifyPair(falcon: ServerProcess, bare: ServerProcess, object: SeededObject): Promise<void> {
-  const [viaFalcon, viaBare] = await Promise.all([fetchObject(falcon.url + object.path), fetchObject(bare.url + object.path)]);
-  const problems = [...objectProblems(falcon.name, object, viaFalcon), ...objectProblems(bare.name, object, viaBare)];
+function errorCode(body: string): string | undefined {
+  return /<Code>([^<]*)<\/Code>/.exec(body)?.[1];
+}
+
+/** A request `falcon` must refuse: answered 403 with this S3 error code. */
+async function refusalProblems(falcon: BenchServer, object: SeededObject, what: string, target: string, code: string): Promise<string[]> {
+  const response = await fetch(falcon.url + target);
+  const actual = errorCode(await response.text());
+  if (response.status === 403 && actual === code) return [];
+  return [`${falcon.name} ${object.path}: ${what} answered ${response.status} ${actual ?? '(no error code)'}, expected 403 ${code}`];
+}
+
+/**
+ * Falcon must authenticate: refuse the object's path without a signature (AccessDenied), and with a signature
+ * that does not verify (SignatureDoesNotMatch). The valid presigned target is checked by objectProblems.
+ */
+export async function authProblems(falcon: BenchServer, object: SeededObject): Promise<string[]> {
+  const target = requestTarget(falcon, object);
+  const [unsigned, badSignature] = await Promise.all([
+    refusalProblems(falcon, object, 'an unsigned GET', object.path, 'AccessDenied'),
+    refusalProblems(falcon, object, 'a GET with a bad signature', withBadSignature(target), 'SignatureDoesNotMatch'),
+  ]);
+  return [...unsigned, ...badSignature];
+}
+
+/**
+ * Both servers must return the seeded bytes and headers for their presigned target (so the bare server does ignore
+ * the query), Falcon must serve from its cache, and Falcon must refuse unsigned and badly signed requests.
+ */
+export async function verifyPair(falcon: BenchServer, bare: BenchServer, object: SeededObject): Promise<void> {
+  const [viaFalcon, viaBare, auth] = await Promise.all([
+    fetchObject(falcon.url + requestTarget(falcon, object)),
+    fetchObject(bare.url + requestTarget(bare, object)),
+    authProblems(falcon, object),
+  ]);
+  const problems = [...objectProblems(falcon.name, object, viaFalcon), ...objectProblems(bare.name, object, viaBare), ...auth];
   const cacheStatus = viaFalcon.headers.get('x-cache');
   if (cacheStatus !== 'HIT') problems.push(`${falcon.name} ${object.path}: x-cache is ${JSON.stringify(cacheStatus)}, expected "HIT"`);
   if (problems.length > 0) throw new Error(`verification failed:\n  ${problems.join('\n  ')}`);
@@ -120,11 +154,12 @@ export async function measure(
   round: number,
 ): Promise<Measurement> {
   const generator = new LoadGenerator(server.url, connections);
+  const target = requestTarget(server, object);
   try {
-    if (settings.warmupSeconds > 0) await generator.run(object.path, settings.warmupSeconds);
+    if (settings.warmupSeconds > 0) await generator.run(target, settings.warmupSeconds);
     const before = await readCpu(server.pids);
     const clientBefore = process.cpuUsage();
-    const result = await generator.run(object.path, settings.seconds);
+    const result = await generator.run(target, settings.seconds);
     const client = process.cpuUsage(clientBefore);
     const after = await readCpu(server.pids);
     const cpu = cpuUsed((client.user + client.system) / 1000, before, after);
@@ -163,10 +198,15 @@ function cpuUsed(clientMs: number, before: CpuReading, after: CpuReading): CpuUs
 }
 
 /** Unmeasured load, so a server's JIT and heap have settled before its first measured round. */
-export async function prime(server: Pick<Target, 'url'>, object: SeededObject, connections: number, seconds: number): Promise<void> {
+export async function prime(
+  server: Pick<Target, 'name' | 'url' | 'targets'>,
+  object: SeededObject,
+  connections: number,
+  seconds: number,
+): Promise<void> {
   const generator = new LoadGenerator(server.url, connections);
   try {
-    await generator.run(object.path, seconds);
+    await generator.run(requestTarget(server, object), seconds);
   } finally {
     await generator.close();
   }

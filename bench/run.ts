@@ -3,7 +3,7 @@ import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startLocalUpstream } from '../src/upstream/local-upstream.js';
-import { type ServerProcess, spawnServer } from './child-server.js';
+import { spawnServer } from './child-server.js';
 import { Cleanup } from './cleanup.js';
 import { type ClusterBenchOutput, benchClusters, startClusters } from './cluster-bench.js';
 import { clusterRatioTable } from './cluster-report.js';
@@ -18,6 +18,7 @@ import {
   warmCache,
 } from './measure.js';
 import { OBJECT_SPECS, type SeededObject, seedObjects } from './objects.js';
+import { type BenchServer, withTargets } from './presign.js';
 import {
   type Ratio,
   type RoundRatio,
@@ -46,8 +47,8 @@ const CASES: readonly BenchCase[] = [
 const RESULTS_FILE = fileURLToPath(new URL('./results/latest.json', import.meta.url));
 
 interface Servers {
-  falcon: ServerProcess;
-  bare: ServerProcess;
+  falcon: BenchServer;
+  bare: BenchServer;
 }
 
 function readNumber(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, integer: boolean): number {
@@ -82,6 +83,10 @@ function readSettings(env: NodeJS.ProcessEnv): Settings {
   return { single, cluster: cluster.rounds === 0 ? undefined : cluster };
 }
 
+/**
+ * Falcon (client authentication on) and the bare server, each with a GET of every object presigned for its own
+ * origin: both are sent requests of the same form, and the bare server ignores the query.
+ */
 async function startServers(dir: string, upstream: URL, objects: readonly ServedObject[], cleanup: Cleanup): Promise<Servers> {
   const manifest = join(dir, 'manifest.json');
   await writeFile(manifest, JSON.stringify(objects));
@@ -89,7 +94,7 @@ async function startServers(dir: string, upstream: URL, objects: readonly Served
   cleanup.add(falcon.stop);
   const bare = await spawnServer('bare', './bare-server.ts', [manifest]);
   cleanup.add(bare.stop);
-  return { falcon, bare };
+  return { falcon: await withTargets(falcon, objects), bare: await withTargets(bare, objects) };
 }
 
 function objectFor(objects: readonly SeededObject[], benchCase: BenchCase): SeededObject {
@@ -104,14 +109,14 @@ interface CaseResult {
 }
 
 /** Falcon first in odd rounds, bare first in even ones, so drift over the run does not favour either server. */
-function roundOrder(servers: Servers, round: number): [ServerProcess, ServerProcess] {
+function roundOrder(servers: Servers, round: number): [BenchServer, BenchServer] {
   return round % 2 === 1 ? [servers.falcon, servers.bare] : [servers.bare, servers.falcon];
 }
 
 interface RoundResult {
   falcon: Measurement;
   bare: Measurement;
-  first: ServerProcess;
+  first: BenchServer;
 }
 
 async function runRound(
@@ -192,14 +197,14 @@ async function runSingleNodeCases(
 
 /** The same objects and connection counts as the single-node cases, through two 3-node clusters. */
 async function runClusterCases(
-  falcon: ServerProcess,
+  falcon: BenchServer,
   upstream: URL,
   objects: readonly SeededObject[],
   settings: BenchSettings,
   cleanup: Cleanup,
 ): Promise<ClusterBenchOutput> {
   console.error('starting two 3-node Falcon clusters (default hot cache, and --hot-cache-size 0)...');
-  const clusters = await startClusters(upstream, cleanup);
+  const clusters = await startClusters(upstream, objects, cleanup);
   const cases = CASES.map((benchCase) => ({ benchCase, object: objectFor(objects, benchCase) }));
   const output = await benchClusters({ single: falcon, clusters, cases, settings });
   const { measurements, ratios } = output.results;

@@ -2,6 +2,9 @@
 
 export const BENCH_BUCKET = 'bench';
 
+/** The only key pair the bench's Falcon nodes accept (--access-key/--secret-key); the bench's clients sign with it. */
+export const BENCH_CLIENT_KEY = { accessKeyId: 'bench', secretAccessKey: 'bench-secret-key-0123' } as const;
+
 export interface ServedObject {
   /** Request path, e.g. /bench/obj-1k. */
   path: string;
