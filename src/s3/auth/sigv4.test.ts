@@ -83,6 +83,28 @@ describe('SigV4 verification against the AWS documentation examples', () => {
     assert.throws(() => later.verify(presigned), (e: unknown) => code('AccessDenied')(e) && (e as Error).message === 'Request has expired');
   });
 
+  test('a request verified before is checked against the clock again, and any change to it is verified anew', () => {
+    let now = EXAMPLE_TIME;
+    const clocked = new SigV4Verifier({ keys, now: () => now });
+    const url =
+      '/test.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host&X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404';
+    const presigned = request('GET', url, [['Host', 'examplebucket.s3.amazonaws.com']]);
+    clocked.verify(presigned);
+    clocked.verify(presigned);
+    assert.throws(() => clocked.verify(request('GET', url, [['Host', 'otherbucket.s3.amazonaws.com']])), code('SignatureDoesNotMatch'));
+    assert.throws(() => clocked.verify(request('GET', url.replace('test.txt', 'other.txt'), [['Host', 'examplebucket.s3.amazonaws.com']])), code('SignatureDoesNotMatch'));
+    now += 86_401_000;
+    assert.throws(() => clocked.verify(presigned), (e: unknown) => code('AccessDenied')(e) && (e as Error).message === 'Request has expired');
+
+    now = EXAMPLE_TIME;
+    const good = getObject('f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41');
+    clocked.verify(good);
+    const otherRange = { ...good, rawHeaders: good.rawHeaders.map((v) => (v === 'bytes=0-9' ? 'bytes=0-99' : v)) };
+    assert.throws(() => clocked.verify(otherRange), code('SignatureDoesNotMatch'));
+    now += 16 * 60_000;
+    assert.throws(() => clocked.verify(good), code('RequestTimeTooSkewed'));
+  });
+
   test('answers a wrong signature with SignatureDoesNotMatch carrying the canonical request', () => {
     assert.throws(
       () => verifier.verify(getObject('0'.repeat(64))),

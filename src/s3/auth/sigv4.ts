@@ -8,6 +8,7 @@ export const ALGORITHM = 'AWS4-HMAC-SHA256';
 export const EMPTY_SHA256 = createHash('sha256').update('').digest('hex');
 const MAX_SKEW_MS = 15 * 60_000;
 const MAX_PRESIGN_EXPIRES_S = 7 * 24 * 3600;
+const MAX_MEMO_ENTRIES = 10_000;
 const PAYLOAD_HASHES = /^(UNSIGNED-PAYLOAD|STREAMING-UNSIGNED-PAYLOAD-TRAILER|STREAMING-AWS4-HMAC-SHA256-PAYLOAD|STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER|[0-9a-f]{64})$/;
 
 /** What a verified signature establishes, and what later checks of the body need. */
@@ -49,6 +50,11 @@ interface ParsedCredential {
 export class SigV4Verifier {
   private readonly now: () => number;
   private readonly signingKeys = new Map<string, Buffer>();
+  /**
+   * Requests verified before, by everything their signature covers: a presigned URL fetched again
+   * (a player's range requests, many clients of one link) skips the cryptography, not the clock.
+   */
+  private readonly verified = new Map<string, { result: VerifiedSignature; recheckTime: () => void }>();
 
   constructor(private readonly options: SigV4VerifierOptions) {
     this.now = options.now ?? Date.now;
@@ -60,12 +66,22 @@ export class SigV4Verifier {
   }
 
   verify(request: RequestToVerify): VerifiedSignature {
+    const key = memoKey(request);
+    const known = key === undefined ? undefined : this.verified.get(key);
+    if (known !== undefined) {
+      known.recheckTime();
+      return known.result;
+    }
     const authorization = request.headers.authorization;
-    if (authorization !== undefined) return this.verifyHeader(request, authorization);
-    return this.verifyPresigned(request);
+    const [result, recheckTime] = authorization !== undefined ? this.verifyHeader(request, authorization) : this.verifyPresigned(request);
+    if (key !== undefined) {
+      if (this.verified.size >= MAX_MEMO_ENTRIES) this.verified.clear();
+      this.verified.set(key, { result, recheckTime });
+    }
+    return result;
   }
 
-  private verifyHeader(request: RequestToVerify, authorization: string): VerifiedSignature {
+  private verifyHeader(request: RequestToVerify, authorization: string): [VerifiedSignature, () => void] {
     if (!authorization.startsWith(`${ALGORITHM} `)) {
       if (/^AWS /.test(authorization)) {
         throw new S3Error('InvalidRequest', { message: 'The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.' });
@@ -102,13 +118,15 @@ export class SigV4Verifier {
     }
     const signedHeaders = signedHeaderList(signedHeadersText, (m) => malformed(m));
     const [path, query] = splitTarget(request.url);
-    return this.check(request, credential, secret, amzDate, signedHeaders, signature, path, canonicalQuery(query), payloadHash);
+    const result = this.check(request, credential, secret, amzDate, signedHeaders, signature, path, canonicalQuery(query), payloadHash);
+    return [result, () => this.checkSkew(amzDate)];
   }
 
-  private verifyPresigned(request: RequestToVerify): VerifiedSignature {
+  private verifyPresigned(request: RequestToVerify): [VerifiedSignature, () => void] {
     const [path, query] = splitTarget(request.url);
+    const pairs = queryPairs(query);
     const params = new Map<string, string>();
-    for (const [k, v] of queryPairs(query)) params.set(k, v);
+    for (const [k, v] of pairs) params.set(k, v);
     const algorithm = params.get('X-Amz-Algorithm');
     const credentialText = params.get('X-Amz-Credential');
     const amzDate = params.get('X-Amz-Date');
@@ -127,6 +145,15 @@ export class SigV4Verifier {
     if (!/^\d+$/.test(expiresText)) throw queryError('X-Amz-Expires should be a number');
     const expires = Number(expiresText);
     if (expires > MAX_PRESIGN_EXPIRES_S) throw queryError('X-Amz-Expires must be less than a week (in seconds) that is; 604800');
+    const recheckTime = (): void => this.checkPresignedTime(signedAt, expires, expiresText);
+    recheckTime();
+    const payloadHash = params.get('X-Amz-Content-Sha256') ?? 'UNSIGNED-PAYLOAD';
+    const signedHeaders = signedHeaderList(signedHeadersText, (m) => queryError(m));
+    const result = this.check(request, credential, secret, amzDate, signedHeaders, signature, path, canonicalQueryOf(pairs, 'X-Amz-Signature'), payloadHash);
+    return [result, recheckTime];
+  }
+
+  private checkPresignedTime(signedAt: number, expires: number, expiresText: string): void {
     const now = this.now();
     if (signedAt - MAX_SKEW_MS > now) throw new S3Error('AccessDenied', { message: 'Request is not valid yet' });
     if (signedAt + expires * 1000 < now) {
@@ -135,9 +162,6 @@ export class SigV4Verifier {
         details: { 'X-Amz-Expires': expiresText, Expires: new Date(signedAt + expires * 1000).toISOString(), ServerTime: new Date(now).toISOString() },
       });
     }
-    const payloadHash = params.get('X-Amz-Content-Sha256') ?? 'UNSIGNED-PAYLOAD';
-    const signedHeaders = signedHeaderList(signedHeadersText, (m) => queryError(m));
-    return this.check(request, credential, secret, amzDate, signedHeaders, signature, path, canonicalQuery(query, 'X-Amz-Signature'), payloadHash);
   }
 
   /** Compares the signature with the one computed over each plausible canonical URI, in constant time. */
@@ -222,6 +246,23 @@ export function sha256Hex(data: string | Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
+/**
+ * Everything a request's signature covers, as one string: method, target, Authorization and the
+ * values of every signed header. Undefined when the signed headers cannot be read cheaply.
+ */
+function memoKey(request: RequestToVerify): string | undefined {
+  const authorization = request.headers.authorization;
+  const list = authorization !== undefined ? /SignedHeaders=([^,\s]+)/.exec(authorization)?.[1] : /[?&]X-Amz-SignedHeaders=([^&]+)/.exec(request.url)?.[1];
+  if (list === undefined) return undefined;
+  const names = safeDecode(list).toLowerCase().split(';');
+  const values: string[] = [];
+  for (let i = 0; i + 1 < request.rawHeaders.length; i += 2) {
+    const name = (request.rawHeaders[i] as string).toLowerCase();
+    if (names.includes(name) || name === 'x-amz-content-sha256') values.push(`${name}:${request.rawHeaders[i + 1] as string}`);
+  }
+  return `${request.method}\n${request.url}\n${authorization ?? ''}\n${values.join('\n')}`;
+}
+
 function parseCredential(text: string, fail: (message: string) => S3Error): ParsedCredential {
   const parts = text.split('/');
   if (parts.length < 5) throw fail('the Credential is mal-formed; expecting "<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".');
@@ -279,24 +320,40 @@ function safeDecode(text: string): string {
   }
 }
 
-function queryPairs(query: string): Array<[string, string]> {
-  return query
-    .split('&')
-    .filter((p) => p !== '')
-    .map((p) => {
-      const eq = p.indexOf('=');
-      return eq === -1 ? [safeDecode(p), ''] : [safeDecode(p.slice(0, eq)), safeDecode(p.slice(eq + 1))];
-    });
+/** Query pairs as [decoded name, decoded value, raw name, raw value]. */
+type QueryPair = [string, string, string, string];
+
+function queryPairs(query: string): QueryPair[] {
+  const pairs: QueryPair[] = [];
+  for (const part of query.split('&')) {
+    if (part === '') continue;
+    const eq = part.indexOf('=');
+    const rawName = eq === -1 ? part : part.slice(0, eq);
+    const rawValue = eq === -1 ? '' : part.slice(eq + 1);
+    pairs.push([safeDecode(rawName), safeDecode(rawValue), rawName, rawValue]);
+  }
+  return pairs;
+}
+
+/** Characters that RFC 3986 encoding leaves alone: such a component is already canonical. */
+const UNRESERVED = /^[A-Za-z0-9\-._~]*$/;
+
+function canonicalComponent(raw: string, decoded: string): string {
+  return UNRESERVED.test(raw) ? raw : encodeRfc3986(decoded);
 }
 
 /** The query as SigV4 signs it: every name and value RFC 3986-encoded, sorted by name then value. */
 export function canonicalQuery(query: string, exclude?: string): string {
-  return queryPairs(query)
-    .filter(([k]) => k !== exclude)
-    .map(([k, v]) => [encodeRfc3986(k), encodeRfc3986(v)] as const)
-    .sort(([ak, av], [bk, bv]) => (ak < bk ? -1 : ak > bk ? 1 : av < bv ? -1 : av > bv ? 1 : 0))
-    .map(([k, v]) => `${k}=${v}`)
-    .join('&');
+  return canonicalQueryOf(queryPairs(query), exclude);
+}
+
+function canonicalQueryOf(pairs: readonly QueryPair[], exclude?: string): string {
+  const encoded: Array<[string, string]> = [];
+  for (const [name, value, rawName, rawValue] of pairs) {
+    if (name !== exclude) encoded.push([canonicalComponent(rawName, name), canonicalComponent(rawValue, value)]);
+  }
+  encoded.sort(([ak, av], [bk, bv]) => (ak < bk ? -1 : ak > bk ? 1 : av < bv ? -1 : av > bv ? 1 : 0));
+  return encoded.map(([k, v]) => `${k}=${v}`).join('&');
 }
 
 /**
@@ -304,6 +361,7 @@ export function canonicalQuery(query: string, exclude?: string): string {
  * unencoded, so the path as received is tried first, then the strict RFC 3986 form.
  */
 export function canonicalUris(rawPath: string): string[] {
+  if (/^[A-Za-z0-9\-._~/]*$/.test(rawPath)) return [rawPath];
   const strict = rawPath
     .split('/')
     .map((segment) => encodeRfc3986(safeDecode(segment)))
