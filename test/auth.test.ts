@@ -112,9 +112,12 @@ describe('client authentication', () => {
     const key = uniqueKey('presign');
     await direct.send(new PutObjectCommand({ Bucket: 'test', Key: key, Body: 'presigned bytes' }));
     const url = await getSignedUrl(h.s3, new GetObjectCommand({ Bucket: 'test', Key: key }), { expiresIn: 300 });
-    const ok = await request(url);
-    assert.equal(ok.statusCode, 200);
-    assert.equal(await ok.body.text(), 'presigned bytes');
+    for (const cache of ['MISS', 'HIT']) {
+      const ok = await request(url);
+      assert.equal(ok.statusCode, 200);
+      assert.equal(ok.headers['x-cache'], cache, 'presigned reads use the cache');
+      assert.equal(await ok.body.text(), 'presigned bytes');
+    }
     const expired = await getSignedUrl(h.s3, new GetObjectCommand({ Bucket: 'test', Key: key }), { expiresIn: 60, signingDate: new Date(Date.now() - 3_600_000) });
     const res = await request(expired);
     assert.equal(res.statusCode, 403);

@@ -52,7 +52,13 @@ export function toUpstreamRequest(
     if (value === undefined || DROPPED_REQUEST_HEADERS.has(name)) continue;
     headers[name] = Array.isArray(value) ? value.join(', ') : value;
   }
-  const query = s3.query.filter(([name]) => !isPresignParam(name));
+  // Headers a presigner moved into the query go back to being headers in the re-signed request.
+  const query: Array<[string, string]> = [];
+  for (const [name, value] of s3.query) {
+    if (isPresignParam(name)) continue;
+    if (/^x-amz-/i.test(name)) headers[name.toLowerCase()] ??= value;
+    else query.push([name, value]);
+  }
   const request: UpstreamRequest = { method: s3.method, bucket: s3.bucket, key: s3.key, query, headers };
   if (body === undefined || Buffer.isBuffer(body)) {
     if (body !== undefined) request.body = body;

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ObjectMeta } from '../cache/object-meta.js';
 import { S3Error } from '../errors.js';
+import { amzParameter } from './request.js';
 
 export interface ObjectResponsePlan {
   statusCode: 200 | 206 | 304;
@@ -49,7 +50,7 @@ export function planObjectResponse(
   const out: Record<string, string> = { ...meta.headers, 'accept-ranges': 'bytes' };
   const range = rangeApplies(meta, headers) ? parseRange(headers.range, meta.size) : undefined;
   // S3 shows whole-object checksums only when asked, and never on a partial response.
-  if (range !== undefined || String(headers['x-amz-checksum-mode'] ?? '').toUpperCase() !== 'ENABLED') {
+  if (range !== undefined || amzParameter('x-amz-checksum-mode', headers, params)?.toUpperCase() !== 'ENABLED') {
     for (const name of Object.keys(out)) if (name.startsWith('x-amz-checksum-')) delete out[name];
   }
   for (const [param, header] of OVERRIDES) {

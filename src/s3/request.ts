@@ -23,6 +23,7 @@ const PRESIGN_PARAMS = new Set([
   'x-amz-signedheaders',
   'x-amz-signature',
   'x-amz-security-token',
+  'x-amz-content-sha256',
 ]);
 
 export function isPresignParam(name: string): boolean {
@@ -74,7 +75,7 @@ function bucketFromHost(hostHeader: string | undefined, domain: string): string 
 }
 
 /** Query keys a GetObject/HeadObject may carry and still be served from the cache. */
-const CACHEABLE_QUERY = /^(response-(content-type|content-language|expires|cache-control|content-disposition|content-encoding)|x-id)$/;
+const CACHEABLE_QUERY = /^(response-(content-type|content-language|expires|cache-control|content-disposition|content-encoding)|x-id|x-amz-checksum-mode)$/i;
 
 /** Whether a GET/HEAD asks for the current bytes of an object in a way the cache can answer. */
 export function isCacheableRead(request: S3Request, headers: IncomingHttpHeaders): boolean {
@@ -85,4 +86,15 @@ export function isCacheableRead(request: S3Request, headers: IncomingHttpHeaders
   }
   if (headers['x-amz-server-side-encryption-customer-algorithm'] !== undefined) return false;
   return true;
+}
+
+/**
+ * Presigners move x-amz-* headers into the query (x-amz-checksum-mode, for one). Such a parameter
+ * means what the header means; undefined when neither is present.
+ */
+export function amzParameter(name: string, headers: IncomingHttpHeaders, params: URLSearchParams): string | undefined {
+  const header = headers[name];
+  if (header !== undefined) return Array.isArray(header) ? header[0] : header;
+  for (const [key, value] of params) if (key.toLowerCase() === name) return value;
+  return undefined;
 }
