@@ -57,10 +57,15 @@ interface ClusterPath {
 const HIT_TRIES = 50;
 const HIT_RETRY_MS = 20;
 
-export async function startClusters(upstream: URL, objects: readonly SeededObject[], cleanup: Cleanup): Promise<Clusters> {
-  const withHotCache = await startCluster('hot', upstream, objects, []);
+export async function startClusters(
+  upstream: URL,
+  objects: readonly SeededObject[],
+  urlsPerObject: number,
+  cleanup: Cleanup,
+): Promise<Clusters> {
+  const withHotCache = await startCluster('hot', upstream, objects, urlsPerObject, []);
   cleanup.add(withHotCache.stop);
-  const noHotCache = await startCluster('no-hot', upstream, objects, ['--hot-cache-size', '0']);
+  const noHotCache = await startCluster('no-hot', upstream, objects, urlsPerObject, ['--hot-cache-size', '0']);
   cleanup.add(noHotCache.stop);
   return { withHotCache, noHotCache };
 }

@@ -58,12 +58,13 @@ async function spawnNodes(name: string, args: readonly (readonly string[])[]): P
 
 /**
  * Starts CLUSTER_SIZE nodes reading from `upstream`, with a random cluster secret and any `extraFlags`, and
- * presigns a GET of each of `objects` for each node.
+ * presigns `urlsPerObject` GETs of each of `objects` for each node.
  */
 export async function startCluster(
   name: string,
   upstream: URL,
   objects: readonly ServedObject[],
+  urlsPerObject: number,
   extraFlags: readonly string[],
 ): Promise<BenchCluster> {
   const ports = await freePorts(CLUSTER_SIZE);
@@ -83,7 +84,7 @@ export async function startCluster(
     if (misplaced.length > 0) {
       throw new Error(`${name}: nodes listen on ${processes.map((n) => n.url).join(', ')}, expected ${urls.join(', ')}`);
     }
-    nodes = await Promise.all(processes.map((node) => withTargets(node, objects)));
+    nodes = await Promise.all(processes.map((node) => withTargets(node, objects, urlsPerObject)));
   } catch (err) {
     await stop();
     throw err;

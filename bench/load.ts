@@ -95,8 +95,14 @@ class Tally {
   }
 }
 
-async function requestLoop(pool: Pool, path: string, deadline: number, tally: Tally): Promise<void> {
+/** Where each request goes: the request target (path and query) of the next request. */
+export interface TargetSource {
+  next(): string;
+}
+
+async function requestLoop(pool: Pool, targets: TargetSource, deadline: number, tally: Tally): Promise<void> {
   while (performance.now() < deadline) {
+    const path = targets.next();
     const started = performance.now();
     const outcome = await get(pool, path);
     tally.add(outcome, performance.now() - started);
@@ -120,15 +126,15 @@ export class LoadGenerator {
   }
 
   /**
-   * Runs `connections` request loops against `path` (the request target, path and query as given, e.g. a
-   * presigned URL's) for `seconds`. Requests in flight at the deadline finish and count, and the elapsed time
-   * runs until the last of them completes.
+   * Runs `connections` request loops for `seconds`, each request sent to the next of `targets` (a request target,
+   * path and query as given, e.g. a presigned URL's; the loops share one sequence). Requests in flight at the
+   * deadline finish and count, and the elapsed time runs until the last of them completes.
    */
-  async run(path: string, seconds: number): Promise<LoadResult> {
+  async run(targets: TargetSource, seconds: number): Promise<LoadResult> {
     const tally = new Tally();
     const started = performance.now();
     const deadline = started + seconds * 1000;
-    const loops = Array.from({ length: this.connections }, () => requestLoop(this.pool, path, deadline, tally));
+    const loops = Array.from({ length: this.connections }, () => requestLoop(this.pool, targets, deadline, tally));
     await Promise.all(loops);
     tally.result.elapsedMs = performance.now() - started;
     return tally.result;

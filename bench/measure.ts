@@ -1,6 +1,6 @@
 import { type LoadResult, LoadGenerator } from './load.js';
 import { type SeededObject, sha256 } from './objects.js';
-import { type BenchServer, type RequestTargets, requestTarget, withBadSignature } from './presign.js';
+import { type BenchServer, type RequestTargets, requestTarget, requestTargets, withBadSignature } from './presign.js';
 import { machineBusyMs, processCpuMs } from './process-cpu.js';
 
 export interface LoadSettings {
@@ -15,7 +15,7 @@ export interface Target {
   name: string;
   /** Origin the load goes to. */
   url: string;
-  /** The presigned request target sent for each object. */
+  /** The presigned request targets sent for each object. */
   targets: RequestTargets;
   /** Processes whose CPU time together is the "server CPU" of the measurement. */
   pids: readonly number[];
@@ -154,7 +154,7 @@ export async function measure(
   round: number,
 ): Promise<Measurement> {
   const generator = new LoadGenerator(server.url, connections);
-  const target = requestTarget(server, object);
+  const target = requestTargets(server, object);
   try {
     if (settings.warmupSeconds > 0) await generator.run(target, settings.warmupSeconds);
     const before = await readCpu(server.pids);
@@ -206,7 +206,7 @@ export async function prime(
 ): Promise<void> {
   const generator = new LoadGenerator(server.url, connections);
   try {
-    await generator.run(requestTarget(server, object), seconds);
+    await generator.run(requestTargets(server, object), seconds);
   } finally {
     await generator.close();
   }

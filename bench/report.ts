@@ -161,9 +161,18 @@ export function busyMachineWarning(measurements: readonly Measurement[]): string
   );
 }
 
+/** What the requests carried: one presigned URL per object and server, or (BENCH_UNIQUE_SIGNATURES) many. */
+export interface Authentication {
+  uniqueSignatures: boolean;
+  presignedUrlsPerObject: number;
+  /** Falcon's capacity for remembered verified requests, where the run depends on it; otherwise null. */
+  falconMemoEntries: number | null;
+}
+
 export async function writeResults(
   file: string,
   settings: BenchSettings,
+  authentication: Authentication,
   measurements: readonly Measurement[],
   ratios: readonly Ratio[],
   cluster: ClusterResults | null,
@@ -179,6 +188,7 @@ export async function writeResults(
       cpuModel: cpuList[0]?.model ?? 'unknown',
     },
     settings,
+    authentication,
     measurements,
     ratios,
     cluster,

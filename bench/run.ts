@@ -18,8 +18,9 @@ import {
   warmCache,
 } from './measure.js';
 import { OBJECT_SPECS, type SeededObject, seedObjects } from './objects.js';
-import { type BenchServer, withTargets } from './presign.js';
+import { type BenchServer, UNIQUE_SIGNATURE_URLS, falconMemoEntries, withTargets } from './presign.js';
 import {
+  type Authentication,
   type Ratio,
   type RoundRatio,
   busyMachineWarning,
@@ -45,6 +46,8 @@ const CASES: readonly BenchCase[] = [
 ];
 
 const RESULTS_FILE = fileURLToPath(new URL('./results/latest.json', import.meta.url));
+/** BENCH_UNIQUE_SIGNATURES=1 runs measure a different thing, so they do not replace the default run's results. */
+const UNIQUE_SIGNATURES_RESULTS_FILE = fileURLToPath(new URL('./results/latest-unique-signatures.json', import.meta.url));
 
 interface Servers {
   falcon: BenchServer;
@@ -65,6 +68,15 @@ interface Settings {
   single: BenchSettings;
   /** Undefined when BENCH_CLUSTER_ROUNDS is 0: no cluster cases. */
   cluster: BenchSettings | undefined;
+  /** BENCH_UNIQUE_SIGNATURES=1: more distinct presigned URLs per object than Falcon remembers verified requests. */
+  uniqueSignatures: boolean;
+}
+
+function readFlag(env: NodeJS.ProcessEnv, name: string): boolean {
+  const text = env[name]?.trim() ?? '';
+  if (text === '' || text === '0') return false;
+  if (text === '1') return true;
+  throw new Error(`${name} must be 0 or 1, got "${text}"`);
 }
 
 function readSettings(env: NodeJS.ProcessEnv): Settings {
@@ -80,21 +92,27 @@ function readSettings(env: NodeJS.ProcessEnv): Settings {
     rounds: readNumber(env, 'BENCH_CLUSTER_ROUNDS', 3, 0, true),
     primeSeconds: readNumber(env, 'BENCH_CLUSTER_PRIME_SECONDS', 1, 0, false),
   };
-  return { single, cluster: cluster.rounds === 0 ? undefined : cluster };
+  return { single, cluster: cluster.rounds === 0 ? undefined : cluster, uniqueSignatures: readFlag(env, 'BENCH_UNIQUE_SIGNATURES') };
 }
 
 /**
  * Falcon (client authentication on) and the bare server, each with a GET of every object presigned for its own
  * origin: both are sent requests of the same form, and the bare server ignores the query.
  */
-async function startServers(dir: string, upstream: URL, objects: readonly ServedObject[], cleanup: Cleanup): Promise<Servers> {
+async function startServers(
+  dir: string,
+  upstream: URL,
+  objects: readonly ServedObject[],
+  urlsPerObject: number,
+  cleanup: Cleanup,
+): Promise<Servers> {
   const manifest = join(dir, 'manifest.json');
   await writeFile(manifest, JSON.stringify(objects));
   const falcon = await spawnServer('falcon', './falcon-server.ts', [upstream.origin]);
   cleanup.add(falcon.stop);
   const bare = await spawnServer('bare', './bare-server.ts', [manifest]);
   cleanup.add(bare.stop);
-  return { falcon: await withTargets(falcon, objects), bare: await withTargets(bare, objects) };
+  return { falcon: await withTargets(falcon, objects, urlsPerObject), bare: await withTargets(bare, objects, urlsPerObject) };
 }
 
 function objectFor(objects: readonly SeededObject[], benchCase: BenchCase): SeededObject {
@@ -201,10 +219,11 @@ async function runClusterCases(
   upstream: URL,
   objects: readonly SeededObject[],
   settings: BenchSettings,
+  urlsPerObject: number,
   cleanup: Cleanup,
 ): Promise<ClusterBenchOutput> {
   console.error('starting two 3-node Falcon clusters (default hot cache, and --hot-cache-size 0)...');
-  const clusters = await startClusters(upstream, objects, cleanup);
+  const clusters = await startClusters(upstream, objects, urlsPerObject, cleanup);
   const cases = CASES.map((benchCase) => ({ benchCase, object: objectFor(objects, benchCase) }));
   const output = await benchClusters({ single: falcon, clusters, cases, settings });
   const { measurements, ratios } = output.results;
@@ -213,24 +232,39 @@ async function runClusterCases(
   return output;
 }
 
+/** How many presigned URLs each object gets per server, and whether Falcon can remember them. */
+async function authenticationFor(settings: Settings): Promise<Authentication> {
+  if (!settings.uniqueSignatures) return { uniqueSignatures: false, presignedUrlsPerObject: 1, falconMemoEntries: null };
+  const memo = await falconMemoEntries();
+  const urls = Math.max(UNIQUE_SIGNATURE_URLS, 2 * memo);
+  console.error(
+    `BENCH_UNIQUE_SIGNATURES=1: presigning ${urls} distinct URLs per object and server, sent in turn; Falcon remembers ` +
+      `at most ${memo} verified requests, so every request pays full signature verification...`,
+  );
+  return { uniqueSignatures: true, presignedUrlsPerObject: urls, falconMemoEntries: memo };
+}
+
 async function bench(settings: Settings, cleanup: Cleanup): Promise<void> {
+  const authentication = await authenticationFor(settings);
+  const urlsPerObject = authentication.presignedUrlsPerObject;
   const dir = await mkdtemp(join(tmpdir(), 'falcon-bench-'));
   cleanup.add(() => rm(dir, { recursive: true, force: true }));
   const upstream = await startLocalUpstream(join(dir, 'upstream'), [BENCH_BUCKET]);
   cleanup.add(() => upstream.close());
   const objects = await seedObjects(upstream.endpoint, dir, OBJECT_SPECS);
-  const servers = await startServers(dir, upstream.endpoint, objects, cleanup);
+  const servers = await startServers(dir, upstream.endpoint, objects, urlsPerObject, cleanup);
   await warmCache(servers.falcon, objects);
 
   const single = await runSingleNodeCases(servers, objects, settings.single);
   const cluster =
     settings.cluster === undefined
       ? undefined
-      : await runClusterCases(servers.falcon, upstream.endpoint, objects, settings.cluster, cleanup);
+      : await runClusterCases(servers.falcon, upstream.endpoint, objects, settings.cluster, urlsPerObject, cleanup);
   const problems = [...single.measurements.flatMap(measurementProblems), ...(cluster?.problems ?? [])];
   if (problems.length > 0) throw new Error(`the run is invalid, results not written:\n  ${problems.join('\n  ')}`);
-  await writeResults(RESULTS_FILE, settings.single, single.measurements, single.ratios, cluster?.results ?? null);
-  console.log(`results written to ${RESULTS_FILE}`);
+  const file = settings.uniqueSignatures ? UNIQUE_SIGNATURES_RESULTS_FILE : RESULTS_FILE;
+  await writeResults(file, settings.single, authentication, single.measurements, single.ratios, cluster?.results ?? null);
+  console.log(`results written to ${file}`);
 }
 
 async function main(): Promise<void> {
