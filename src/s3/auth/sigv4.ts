@@ -1,4 +1,8 @@
+import * as crypto from 'node:crypto';
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+
+/** crypto.hash exists from Node 20.12 / 21.7 on. */
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: string | Buffer, encoding: 'hex') => string }).hash;
 import type { IncomingHttpHeaders } from 'node:http';
 import { S3Error } from '../../errors.js';
 import { encodeRfc3986 } from '../../upstream/uri-encoding.js';
@@ -66,7 +70,8 @@ export class SigV4Verifier {
   }
 
   verify(request: RequestToVerify): VerifiedSignature {
-    const key = memoKey(request);
+    // Header-signed requests carry their own date and invocation id, so only presigned URLs repeat.
+    const key = request.headers.authorization === undefined ? memoKey(request) : undefined;
     const known = key === undefined ? undefined : this.verified.get(key);
     if (known !== undefined) {
       known.recheckTime();
@@ -243,16 +248,16 @@ export function hmacHex(key: Buffer, data: string): string {
 }
 
 export function sha256Hex(data: string | Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
+  // The one-shot form allocates no Hash object, which matters on the per-request path.
+  return oneShotHash === undefined ? createHash('sha256').update(data).digest('hex') : oneShotHash('sha256', data, 'hex');
 }
 
 /**
- * Everything a request's signature covers, as one string: method, target, Authorization and the
- * values of every signed header. Undefined when the signed headers cannot be read cheaply.
+ * Everything a presigned request's signature covers, as one string: method, target and the values
+ * of every signed header. Undefined when the signed headers cannot be read cheaply.
  */
 function memoKey(request: RequestToVerify): string | undefined {
-  const authorization = request.headers.authorization;
-  const list = authorization !== undefined ? /SignedHeaders=([^,\s]+)/.exec(authorization)?.[1] : /[?&]X-Amz-SignedHeaders=([^&]+)/.exec(request.url)?.[1];
+  const list = /[?&]X-Amz-SignedHeaders=([^&]+)/.exec(request.url)?.[1];
   if (list === undefined) return undefined;
   const names = safeDecode(list).toLowerCase().split(';');
   const values: string[] = [];
@@ -260,7 +265,7 @@ function memoKey(request: RequestToVerify): string | undefined {
     const name = (request.rawHeaders[i] as string).toLowerCase();
     if (names.includes(name) || name === 'x-amz-content-sha256') values.push(`${name}:${request.rawHeaders[i + 1] as string}`);
   }
-  return `${request.method}\n${request.url}\n${authorization ?? ''}\n${values.join('\n')}`;
+  return `${request.method}\n${request.url}\n${values.join('\n')}`;
 }
 
 function parseCredential(text: string, fail: (message: string) => S3Error): ParsedCredential {
