@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { randomBody, sha256 } from '../test-support/bytes.js';
-import { type FalconProcess, startFalconProcess } from '../test-support/falcon-process.js';
+import { awsCliEnv, type FalconProcess, startLocalFalcon, upstreamRequestCount } from '../test-support/falcon-process.js';
 import { CLIENT_CREDENTIALS } from '../test-support/harness.js';
 
 const run = promisify(execFile);
@@ -22,33 +22,12 @@ async function aws(...args: string[]): Promise<string> {
   return stdout;
 }
 
-async function upstreamRequests(method: string): Promise<number> {
-  const text = await (await fetch(`${falcon.url}/_falcon/metrics`)).text();
-  const match = new RegExp(`^falcon_upstream_requests_total\\{method="${method}"\\} (\\d+)`, 'm').exec(text);
-  return Number(match?.[1] ?? 0);
-}
+const upstreamRequests = (method: string): Promise<number> => upstreamRequestCount(falcon.url, method);
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'falcon-awscli-'));
-  await writeFile(join(dir, 'config'), '[default]\nregion = us-east-1\n');
-  env = {
-    PATH: process.env.PATH,
-    HOME: dir,
-    AWS_ACCESS_KEY_ID: CLIENT_CREDENTIALS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: CLIENT_CREDENTIALS.secretAccessKey,
-    AWS_DEFAULT_REGION: 'us-east-1',
-    AWS_CONFIG_FILE: join(dir, 'config'),
-    AWS_SHARED_CREDENTIALS_FILE: join(dir, 'credentials'),
-    AWS_EC2_METADATA_DISABLED: 'true',
-    AWS_PAGER: '',
-  };
-  falcon = await startFalconProcess([
-    '--host', '127.0.0.1',
-    '--port', '0',
-    '--local-upstream', join(dir, 'data'),
-    '--access-key', CLIENT_CREDENTIALS.accessKeyId,
-    '--secret-key', CLIENT_CREDENTIALS.secretAccessKey,
-  ]);
+  env = { PATH: process.env.PATH, HOME: dir, ...awsCliEnv(dir, CLIENT_CREDENTIALS) };
+  falcon = await startLocalFalcon(dir, CLIENT_CREDENTIALS);
 });
 after(async () => {
   await falcon.stop();

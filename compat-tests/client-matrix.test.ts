@@ -22,7 +22,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import * as Minio from 'minio';
 import { randomBody, sha256 } from '../test-support/bytes.js';
-import { type FalconProcess, startFalconProcess } from '../test-support/falcon-process.js';
+import { awsCliEnv, type FalconProcess, startLocalFalcon, upstreamRequestCount } from '../test-support/falcon-process.js';
 
 const run = promisify(execFile);
 const BUCKET = 'matrix';
@@ -52,21 +52,10 @@ async function exec(file: string, args: string[], env: NodeJS.ProcessEnv = {}): 
   return stdout;
 }
 
-async function upstreamPosts(): Promise<number> {
-  const text = await (await fetch(`${falcon.url}/_falcon/metrics`)).text();
-  return Number(/^falcon_upstream_requests_total\{method="POST"\} (\d+)/m.exec(text)?.[1] ?? 0);
-}
+const upstreamPosts = (): Promise<number> => upstreamRequestCount(falcon.url, 'POST');
 
 function awsCli(): Driver {
-  const env = {
-    AWS_ACCESS_KEY_ID: KEYS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: KEYS.secretAccessKey,
-    AWS_DEFAULT_REGION: 'us-east-1',
-    AWS_CONFIG_FILE: join(dir, 'aws-config'),
-    AWS_SHARED_CREDENTIALS_FILE: join(dir, 'aws-credentials'),
-    AWS_EC2_METADATA_DISABLED: 'true',
-    AWS_PAGER: '',
-  };
+  const env = awsCliEnv(dir, KEYS);
   const aws = (...args: string[]) => exec('/usr/bin/aws', ['--endpoint-url', falcon.url, ...args], env);
   return {
     name: 'aws-cli',
@@ -226,13 +215,7 @@ function s3cmd(): Driver {
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'falcon-matrix-'));
-  falcon = await startFalconProcess([
-    '--host', '127.0.0.1',
-    '--port', '0',
-    '--local-upstream', join(dir, 'data'),
-    '--access-key', KEYS.accessKeyId,
-    '--secret-key', KEYS.secretAccessKey,
-  ]);
+  falcon = await startLocalFalcon(dir, KEYS);
   sdk = new S3Client({ endpoint: falcon.url, region: 'us-east-1', forcePathStyle: true, credentials: KEYS });
   await sdk.send(new CreateBucketCommand({ Bucket: BUCKET }));
 });

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -52,4 +53,40 @@ export async function runFalcon(args: string[], env: NodeJS.ProcessEnv = {}): Pr
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const [code] = (await once(child, 'exit')) as [number | null];
   return { code, stdout, stderr };
+}
+
+export interface KeyPair {
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+/** A Falcon process on a free loopback port with the embedded upstream in `dir`, requiring signatures by `keys`. */
+export function startLocalFalcon(dir: string, keys: KeyPair): Promise<FalconProcess> {
+  return startFalconProcess([
+    '--host', '127.0.0.1',
+    '--port', '0',
+    '--local-upstream', join(dir, 'data'),
+    '--access-key', keys.accessKeyId,
+    '--secret-key', keys.secretAccessKey,
+  ]);
+}
+
+/** How many requests with this method a node has sent upstream, from its metrics. */
+export async function upstreamRequestCount(falconUrl: string, method: string): Promise<number> {
+  const text = await (await fetch(`${falconUrl}/_falcon/metrics`)).text();
+  const match = new RegExp(`^falcon_upstream_requests_total\\{method="${method}"\\} (\\d+)`, 'm').exec(text);
+  return Number(match?.[1] ?? 0);
+}
+
+/** Environment for the AWS CLI that uses `keys` and nothing of the machine's own AWS configuration. */
+export function awsCliEnv(dir: string, keys: KeyPair): NodeJS.ProcessEnv {
+  return {
+    AWS_ACCESS_KEY_ID: keys.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: keys.secretAccessKey,
+    AWS_DEFAULT_REGION: 'us-east-1',
+    AWS_CONFIG_FILE: join(dir, 'aws-config'),
+    AWS_SHARED_CREDENTIALS_FILE: join(dir, 'aws-credentials'),
+    AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_PAGER: '',
+  };
 }
