@@ -56,7 +56,8 @@ async function main(): Promise<number> {
   logger.info({ url: running.url, upstream, version: VERSION }, 'falcon listening');
   const stop = (signal: string): void => {
     logger.info({ signal }, 'shutting down');
-    running.close().then(
+    // Requests in flight get a few seconds to finish, as a rolling update expects.
+    running.close({ graceMs: 10_000 }).then(
       () => process.exit(0),
       () => process.exit(1),
     );

@@ -31,7 +31,11 @@ export interface RunningGateway {
   metrics: Metrics;
   /** The key pair made up at start when none was configured. */
   generatedKey: ClientKey | undefined;
-  close(): Promise<void>;
+  /**
+   * Stops the node. With `graceMs`, requests in flight may finish for that long (new connections are
+   * refused and idle ones closed at once); without it, every connection is cut immediately.
+   */
+  close(options?: { graceMs?: number }): Promise<void>;
 }
 
 /** Legacy and internal routes; every other request is S3. Bucket names cannot start with '_'. */
@@ -180,10 +184,15 @@ export async function startGateway(config: Config, logger: Logger, overrides: Ga
     upstreamEndpoint: (endpoint ?? new URL(`https://s3.${config.upstream.region}.amazonaws.com`)).origin,
     metrics,
     generatedKey,
-    async close() {
+    async close(options = {}) {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
-        server.closeAllConnections();
+        if (!options.graceMs) {
+          server.closeAllConnections();
+          return;
+        }
+        server.closeIdleConnections();
+        setTimeout(() => server.closeAllConnections(), options.graceMs).unref();
       });
       await cluster?.close();
       await upstream.close();

@@ -56,6 +56,33 @@ describe('falcon CLI', () => {
     }
   });
 
+  test('on SIGTERM lets a request in flight finish before exiting', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'falcon-drain-'));
+    const falcon = await startFalconProcess(['--host', '127.0.0.1', '--port', '0', '--anonymous', '--local-upstream', join(dir, 'data')]);
+    try {
+      assert.equal((await fetch(`${falcon.url}/drain`, { method: 'PUT' })).status, 200);
+      const { request } = await import('undici');
+      const { PassThrough } = await import('node:stream');
+      const body = new PassThrough();
+      const upload = request(`${falcon.url}/drain/slow.txt`, { method: 'PUT', body, headers: { 'content-length': '10' } });
+      body.write('first');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const exited = new Promise((resolve) => falcon.child.once('exit', resolve));
+      falcon.child.kill('SIGTERM');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(falcon.child.exitCode, null, 'still running while the upload is in flight');
+      body.end('-last');
+      const res = await upload;
+      assert.equal(res.statusCode, 200);
+      await res.body.dump();
+      await exited;
+      assert.equal(falcon.child.exitCode, 0);
+    } finally {
+      await falcon.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   test('starts with an embedded local upstream when none is configured and prints how to try it', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'falcon-cli-'));
     const env: NodeJS.ProcessEnv = { AWS_ACCESS_KEY_ID: '', AWS_PROFILE: '', AWS_SHARED_CREDENTIALS_FILE: join(dir, 'none'), HOME: dir };
