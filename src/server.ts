@@ -16,6 +16,7 @@ import { createPeerRoutes } from './peer-routes.js';
 import { ClientAuth } from './s3/auth/client-auth.js';
 import { type ClientKey, KeyStore } from './s3/auth/keys.js';
 import { SigV4Verifier } from './s3/auth/sigv4.js';
+import { continueIfExpected } from './s3/forwarding.js';
 import { createS3Handler } from './s3/handler.js';
 import { setUpCluster } from './cluster-setup.js';
 import { LOCAL_UPSTREAM_CREDENTIALS, type LocalUpstream, startLocalUpstream } from './upstream/local-upstream.js';
@@ -151,6 +152,8 @@ export async function startGateway(config: Config, logger: Logger, overrides: Ga
   const isVirtualHost = (req: IncomingMessage): boolean =>
     config.domain !== undefined && (req.headers.host ?? '').replace(/:\d+$/, '').toLowerCase().endsWith(`.${config.domain}`);
 
+  // Requests with "Expect: 100-continue" come to the same handler, which decides when to let the body come.
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => server.emit('request', req, res));
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const requestId = newRequestId();
     res.setHeader('x-amz-request-id', requestId);
@@ -159,6 +162,7 @@ export async function startGateway(config: Config, logger: Logger, overrides: Ga
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
     if (!isVirtualHost(req) && path.startsWith(INTERNAL_PREFIX)) {
+      continueIfExpected(req, res);
       if (path.startsWith(PEER_PREFIX)) {
         if (peerRoutes) void peerRoutes(req, res, path, requestId);
         else {
@@ -169,6 +173,7 @@ export async function startGateway(config: Config, logger: Logger, overrides: Ga
       return;
     }
     if (!isVirtualHost(req) && (path === '/healthz' || config.legacy.enabled) && LEGACY_ROUTES.has(`${req.method} ${path}`)) {
+      continueIfExpected(req, res);
       app(req, res);
       return;
     }

@@ -95,6 +95,35 @@ describe('client authentication', () => {
     assert.equal(await stored(key), undefined);
   });
 
+  test('answers "Expect: 100-continue" uploads after authenticating them, so a rejected body is never sent', async () => {
+    const { request: httpRequest } = await import('node:http');
+    const send = (secret: string) =>
+      new Promise<{ status: number; continued: boolean }>((resolve, reject) => {
+        const key = uniqueKey('expect');
+        const host = new URL(h.falcon.url).host;
+        const body = 'expected body';
+        const opts = aws4.sign(
+          { host, path: `/test/${key}`, method: 'PUT', service: 's3', region: 'us-east-1', headers: { Expect: '100-continue', 'Content-Length': String(body.length) }, body },
+          { accessKeyId: CLIENT_CREDENTIALS.accessKeyId, secretAccessKey: secret },
+        );
+        let continued = false;
+        const req = httpRequest(`${h.falcon.url}${opts.path}`, { method: 'PUT', headers: opts.headers as Record<string, string> });
+        req.on('continue', () => {
+          continued = true;
+          req.end(body);
+        });
+        req.on('response', (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, continued }));
+          if (!continued) req.destroy();
+        });
+        req.on('error', (err) => (continued ? reject(err) : undefined));
+        req.flushHeaders();
+      });
+    assert.deepEqual(await send(CLIENT_CREDENTIALS.secretAccessKey), { status: 200, continued: true });
+    assert.deepEqual(await send('wrong-secret'), { status: 403, continued: false });
+  });
+
   test('answers an unknown key with InvalidAccessKeyId', async () => {
     const res = await signed('/test/x', { accessKeyId: 'AKIDUNKNOWN' });
     assert.equal(res.status, 403);

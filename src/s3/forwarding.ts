@@ -104,6 +104,11 @@ export async function relayResponse(res: ServerResponse, response: UpstreamRespo
   await pipeBody(response.body, res);
 }
 
+/** Sends "100 Continue" to a client that waits for it before sending its body. */
+export function continueIfExpected(req: IncomingMessage, res: ServerResponse): void {
+  if (String(req.headers.expect ?? '').toLowerCase() === '100-continue') res.writeContinue();
+}
+
 /** Ends the response with a body from memory or a stream. */
 export async function sendBody(res: ServerResponse, body: Buffer | Readable): Promise<void> {
   if (Buffer.isBuffer(body)) res.end(body);

@@ -6,7 +6,7 @@ import { type Gateway, type ObjectRead, objectBytes } from '../gateway.js';
 import type { ClientAuth } from './auth/client-auth.js';
 import type { VerifiedSignature } from './auth/sigv4.js';
 import { sendS3Error } from './error-response.js';
-import { pipeBody, relayHeaders, relayResponse, sendBody, toUpstreamRequest } from './forwarding.js';
+import { continueIfExpected, pipeBody, relayHeaders, relayResponse, sendBody, toUpstreamRequest } from './forwarding.js';
 import { type ObjectResponsePlan, planObjectResponse } from './object-response.js';
 import { prepareBody } from './request-body.js';
 import { isCacheableRead, parseS3Request, type S3Request } from './request.js';
@@ -96,6 +96,8 @@ export function createS3Handler(options: S3HandlerOptions): S3Handler {
     try {
       s3 = parseS3Request(req.method ?? 'GET', req.url ?? '/', req.headers, domain);
       const signature = auth.authenticate(req);
+      // Only now may a client waiting on "Expect: 100-continue" send its body: a rejected one never does.
+      continueIfExpected(req, res);
       const { bucket, key } = s3;
       if (bucket !== undefined && key !== undefined && isCacheableRead(s3, req.headers)) {
         await serveRead(s3, bucket, key, req, res);
