@@ -6,6 +6,7 @@ import { PEER_INVALIDATE_PATH, PEER_OBJECT_PATH, UPSTREAM_ERROR_HEADER } from '.
 import { S3Error } from './errors.js';
 import { type Gateway, objectBytes } from './gateway.js';
 import { pipeBody, relayHeaders, sendBody } from './s3/forwarding.js';
+import { firstHeader } from './s3/request.js';
 import { errorXml } from './s3/xml.js';
 
 const MAX_INVALIDATION_BYTES = 8 * 1024 * 1024;
@@ -78,8 +79,8 @@ export function createPeerRoutes(options: PeerRoutesOptions): PeerRoutes {
   return async function handlePeer(req, res, path, requestId) {
     const url = new URL(req.url ?? '/', 'http://peer');
     const pathAndQuery = `${url.pathname}${url.search}`;
-    const ts = header(req, PEER_TIMESTAMP_HEADER);
-    const sig = header(req, PEER_SIGNATURE_HEADER);
+    const ts = firstHeader(req.headers, PEER_TIMESTAMP_HEADER);
+    const sig = firstHeader(req.headers, PEER_SIGNATURE_HEADER);
     if (!auth.verify(req.method ?? 'GET', pathAndQuery, ts, sig)) {
       logger.warn({ remote: req.socket.remoteAddress, path, method: req.method }, 'peer request refused: bad or missing MAC');
       req.resume();
@@ -94,11 +95,6 @@ export function createPeerRoutes(options: PeerRoutesOptions): PeerRoutes {
 
 function isKeyList(value: unknown): value is Array<[string, string]> {
   return Array.isArray(value) && value.every((p) => Array.isArray(p) && p.length === 2 && typeof p[0] === 'string' && typeof p[1] === 'string');
-}
-
-function header(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value[0] : value;
 }
 
 function plain(res: ServerResponse, status: number, message: string): void {

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ObjectMeta } from '../cache/object-meta.js';
 import { S3Error } from '../errors.js';
-import { amzParameter } from './request.js';
+import { amzParameter, firstHeader } from './request.js';
 
 export interface ObjectResponsePlan {
   statusCode: 200 | 206 | 304;
@@ -102,8 +102,7 @@ function isModifiedSince(meta: ObjectMeta, since: string | undefined): boolean |
 
 /** If-Range: the Range applies only while the validator still matches. */
 function rangeApplies(meta: ObjectMeta, headers: IncomingHttpHeaders): boolean {
-  const raw = headers['if-range'];
-  const ifRange = Array.isArray(raw) ? raw[0] : raw;
+  const ifRange = firstHeader(headers, 'if-range');
   if (headers.range === undefined) return false;
   if (ifRange === undefined) return true;
   if (ifRange.includes('"')) return meta.etag !== undefined && normalizeEtag(ifRange) === normalizeEtag(meta.etag);

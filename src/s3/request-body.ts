@@ -5,6 +5,7 @@ import { AwsChunkedDecoder, type ChunkSigning, isAwsChunked } from './auth/aws-c
 import { BodyVerifier, type ExpectedChecksum, validContentMd5 } from './auth/body-verifier.js';
 import { BodyChecksum, checksumAlgorithmOf } from './auth/checksums.js';
 import type { VerifiedSignature } from './auth/sigv4.js';
+import { firstHeader } from './request.js';
 
 export interface PreparedBody {
   /** The body to send upstream: decoded and verified while it streams. */
@@ -98,11 +99,10 @@ function headerChecksums(req: IncomingMessage): ExpectedChecksum[] {
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value[0] : value;
+  return firstHeader(req.headers, name);
 }
 
-export function hasBody(req: IncomingMessage): boolean {
+function hasBody(req: IncomingMessage): boolean {
   const length = header(req, 'content-length');
   if (length !== undefined) return length !== '0';
   return header(req, 'transfer-encoding') !== undefined;

@@ -74,6 +74,12 @@ function bucketFromHost(hostHeader: string | undefined, domain: string): string 
   return bucket === '' ? undefined : bucket;
 }
 
+/** The first value of a request header (node joins most repeated headers itself). */
+export function firstHeader(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
 /** Query keys a GetObject/HeadObject may carry and still be served from the cache. */
 const CACHEABLE_QUERY = /^(response-(content-type|content-language|expires|cache-control|content-disposition|content-encoding)|x-id|x-amz-checksum-mode)$/i;
 
@@ -93,8 +99,8 @@ export function isCacheableRead(request: S3Request, headers: IncomingHttpHeaders
  * means what the header means; undefined when neither is present.
  */
 export function amzParameter(name: string, headers: IncomingHttpHeaders, params: URLSearchParams): string | undefined {
-  const header = headers[name];
-  if (header !== undefined) return Array.isArray(header) ? header[0] : header;
+  const header = firstHeader(headers, name);
+  if (header !== undefined) return header;
   for (const [key, value] of params) if (key.toLowerCase() === name) return value;
   return undefined;
 }

@@ -6,6 +6,7 @@ const oneShotHash = (crypto as { hash?: (algorithm: string, data: string | Buffe
 import type { IncomingHttpHeaders } from 'node:http';
 import { S3Error } from '../../errors.js';
 import { encodeRfc3986 } from '../../upstream/uri-encoding.js';
+import { firstHeader } from '../request.js';
 import type { KeyStore } from './keys.js';
 
 export const ALGORITHM = 'AWS4-HMAC-SHA256';
@@ -106,7 +107,7 @@ export class SigV4Verifier {
     }
     const credential = parseCredential(credentialText, (m) => malformed(m));
     const secret = this.secretFor(credential.accessKeyId);
-    const amzDate = headerText(request.headers, 'x-amz-date') ?? dateHeaderAsAmzDate(headerText(request.headers, 'date'));
+    const amzDate = firstHeader(request.headers, 'x-amz-date') ?? dateHeaderAsAmzDate(firstHeader(request.headers, 'date'));
     if (amzDate === undefined || parseAmzDate(amzDate) === undefined) {
       throw new S3Error('AccessDenied', { message: 'AWS authentication requires a valid Date or x-amz-date header' });
     }
@@ -114,7 +115,7 @@ export class SigV4Verifier {
       throw malformed('Invalid credential date. Date is not the same as X-Amz-Date.');
     }
     this.checkSkew(amzDate);
-    const payloadHash = headerText(request.headers, 'x-amz-content-sha256');
+    const payloadHash = firstHeader(request.headers, 'x-amz-content-sha256');
     if (payloadHash === undefined) {
       throw new S3Error('MissingSecurityHeader', { message: 'Your request is missing a required header: x-amz-content-sha256.', details: { MissingHeaderName: 'x-amz-content-sha256' } });
     }
@@ -292,11 +293,6 @@ function malformed(message: string): S3Error {
 
 function queryError(message: string): S3Error {
   return new S3Error('AuthorizationQueryParametersError', { message });
-}
-
-function headerText(headers: IncomingHttpHeaders, name: string): string | undefined {
-  const value = headers[name];
-  return Array.isArray(value) ? value[0] : value;
 }
 
 export function parseAmzDate(text: string): number | undefined {
