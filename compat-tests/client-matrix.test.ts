@@ -22,6 +22,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import * as Minio from 'minio';
 import { randomBody, sha256 } from '../test-support/bytes.js';
+import { getObjectBytes } from '../test-support/harness.js';
 import { awsCliEnv, type FalconProcess, startLocalFalcon, upstreamRequestCount } from '../test-support/falcon-process.js';
 
 const run = promisify(execFile);
@@ -96,10 +97,7 @@ function boto3(): Driver {
 }
 
 function awsSdk(): Driver {
-  const bytes = async (key: string, range?: string) => {
-    const out = await sdk.send(new GetObjectCommand({ Bucket: BUCKET, Key: key, Range: range }));
-    return Buffer.from(await (out.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
-  };
+  const bytes = (key: string, range?: string) => getObjectBytes(sdk, BUCKET, key, range);
   return {
     name: 'aws-sdk-js-v3',
     // A file stream: the SDK sends it aws-chunked with a CRC32 trailer.

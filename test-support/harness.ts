@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { pino } from 'pino';
 import { parseConfig, type Config } from '../src/config.js';
 import { type RunningGateway, startGateway } from '../src/server.js';
@@ -77,4 +77,10 @@ export function sdkClient(endpoint: string, credentials: { accessKeyId: string; 
 /** An SDK client talking to the upstream directly, to seed and inspect objects behind Falcon's back. */
 export function upstreamClient(h: Harness): S3Client {
   return sdkClient(h.upstreamEndpoint.origin, LOCAL_UPSTREAM_CREDENTIALS);
+}
+
+/** An object's bytes read with an SDK client (through Falcon or straight from the upstream). */
+export async function getObjectBytes(client: S3Client, bucket: string, key: string, range?: string): Promise<Buffer> {
+  const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: range }));
+  return Buffer.from(await (out.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
 }

@@ -13,7 +13,7 @@ import { startGateway } from '../src/server.js';
 import { LOCAL_UPSTREAM_CREDENTIALS, startLocalUpstream } from '../src/upstream/local-upstream.js';
 import { uniqueKey } from '../test-support/bytes.js';
 import { CountingFront } from '../test-support/counting-front.js';
-import { CLIENT_CREDENTIALS, type Harness, sdkClient, startHarness, testConfig, upstreamClient } from '../test-support/harness.js';
+import { CLIENT_CREDENTIALS, getObjectBytes, type Harness, sdkClient, startHarness, testConfig, upstreamClient } from '../test-support/harness.js';
 import { VerifyingFront } from '../test-support/verifying-front.js';
 
 let h: Harness;
@@ -52,8 +52,7 @@ async function signed(path: string, options: SignOptions = {}) {
 
 async function stored(key: string): Promise<string | undefined> {
   try {
-    const out = await direct.send(new GetObjectCommand({ Bucket: 'test', Key: key }));
-    return await (out.Body as { transformToString(): Promise<string> }).transformToString();
+    return (await getObjectBytes(direct, 'test', key)).toString();
   } catch (err) {
     if ((err as S3ServiceException).name === 'NoSuchKey') return undefined;
     throw err;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { GetObjectCommand, HeadObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { randomBody, sha256, uniqueKey } from '../test-support/bytes.js';
-import { type Harness, startHarness, upstreamClient } from '../test-support/harness.js';
+import { getObjectBytes, type Harness, startHarness, upstreamClient } from '../test-support/harness.js';
 
 let h: Harness;
 let direct: S3Client;
@@ -25,9 +25,8 @@ function url(key: string, query = ''): string {
   return `${h.falcon.url}/test/${encodeURIComponent(key)}${query}`;
 }
 
-async function getBytes(key: string): Promise<Buffer> {
-  const out = await h.s3.send(new GetObjectCommand({ Bucket: 'test', Key: key }));
-  return Buffer.from(await (out.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
+function getBytes(key: string): Promise<Buffer> {
+  return getObjectBytes(h.s3, 'test', key);
 }
 
 describe('cached reads', () => {

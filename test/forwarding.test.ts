@@ -5,7 +5,6 @@ import {
   CreateBucketCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
-  GetObjectCommand,
   HeadBucketCommand,
   ListBucketsCommand,
   ListObjectsCommand,
@@ -15,7 +14,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { randomBody, sha256, uniqueKey } from '../test-support/bytes.js';
-import { type Harness, startHarness, upstreamClient } from '../test-support/harness.js';
+import { getObjectBytes, type Harness, startHarness, upstreamClient } from '../test-support/harness.js';
 
 let h: Harness;
 let direct: S3Client;
@@ -30,9 +29,8 @@ after(async () => {
 });
 beforeEach(() => h.front.reset());
 
-async function read(client: S3Client, key: string, bucket = 'test'): Promise<Buffer> {
-  const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-  return Buffer.from(await (out.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
+function read(client: S3Client, key: string): Promise<Buffer> {
+  return getObjectBytes(client, 'test', key);
 }
 
 async function listKeys(client: S3Client, prefix: string): Promise<string[]> {

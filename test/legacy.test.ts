@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
-import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { randomBody, sha256, uniqueKey } from '../test-support/bytes.js';
-import { type Harness, startHarness, upstreamClient } from '../test-support/harness.js';
+import { getObjectBytes, type Harness, startHarness, upstreamClient } from '../test-support/harness.js';
 
 let h: Harness;
 let direct: S3Client;
@@ -17,9 +17,8 @@ after(async () => {
 });
 beforeEach(() => h.front.reset());
 
-async function upstreamBytes(key: string): Promise<Buffer> {
-  const out = await direct.send(new GetObjectCommand({ Bucket: 'test', Key: key }));
-  return Buffer.from(await (out.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
+function upstreamBytes(key: string): Promise<Buffer> {
+  return getObjectBytes(direct, 'test', key);
 }
 
 function form(files: Array<[string, Buffer | string]>, field = 'files'): FormData {
