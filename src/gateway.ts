@@ -7,6 +7,7 @@ import { ObjectFill } from './cache/object-fill.js';
 import { PeerUnavailableError } from './cache/peer-client.js';
 import type { ObjectMeta } from './cache/object-meta.js';
 import { S3Error } from './errors.js';
+import { discardBody } from './http/discard-body.js';
 import type { Upstream, UpstreamRequest, UpstreamResponse } from './upstream/upstream.js';
 
 export type ObjectRead =
@@ -100,7 +101,7 @@ export class Gateway {
       case 'unshared': {
         const body = started ? fill.takeLiveBody() : undefined;
         if (body !== undefined && readOptions.acceptsLiveBody) return { kind: 'live', meta: head.meta, body };
-        body?.destroy();
+        discardBody(body);
         return { kind: 'uncacheable' };
       }
     }
@@ -162,7 +163,7 @@ export class Gateway {
       const response = await upstream.request({ method: 'GET', bucket, key, query: [], headers });
       const range = String(response.headers['content-range'] ?? '');
       if (response.statusCode !== 206 || !range.startsWith(`bytes ${offset}-`)) {
-        response.body.destroy();
+        discardBody(response.body);
         throw new S3Error('BadGateway', { message: 'The object changed while it was being read.' });
       }
       return response.body;

@@ -4,6 +4,7 @@ import { readBounded } from './cache/object-fill.js';
 import { PEER_SIGNATURE_HEADER, PEER_TIMESTAMP_HEADER, type PeerAuth } from './cache/peer-auth.js';
 import { PEER_INVALIDATE_PATH, PEER_OBJECT_PATH, UPSTREAM_ERROR_HEADER } from './cache/peer-client.js';
 import { S3Error } from './errors.js';
+import { drainBody } from './http/discard-body.js';
 import { type Gateway, objectBytes } from './gateway.js';
 import { pipeBody, relayHeaders, sendBody } from './s3/forwarding.js';
 import { firstHeader } from './s3/request.js';
@@ -83,12 +84,12 @@ export function createPeerRoutes(options: PeerRoutesOptions): PeerRoutes {
     const sig = firstHeader(req.headers, PEER_SIGNATURE_HEADER);
     if (!auth.verify(req.method ?? 'GET', pathAndQuery, ts, sig)) {
       logger.warn({ remote: req.socket.remoteAddress, path, method: req.method }, 'peer request refused: bad or missing MAC');
-      req.resume();
+      drainBody(req);
       return plain(res, 403, 'peer authentication failed');
     }
     if (req.method === 'GET' && path === PEER_OBJECT_PATH) return serveObject(url, res, requestId);
     if (req.method === 'POST' && path === PEER_INVALIDATE_PATH) return invalidate(req, res);
-    req.resume();
+    drainBody(req);
     return plain(res, 404, 'no such peer route');
   };
 }

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import { S3Error } from '../errors.js';
+import { discardBody } from '../http/discard-body.js';
 import { headerValue, type UpstreamResponse } from '../upstream/upstream.js';
 import { type ObjectMeta, objectMetaFrom } from './object-meta.js';
 
@@ -88,7 +89,7 @@ export class ObjectFill {
     }
     const length = Number(headerValue(response.headers, 'content-length'));
     if (!Number.isSafeInteger(length) || length < 0) {
-      response.body.destroy();
+      discardBody(response.body);
       throw new S3Error('BadGateway', { message: 'The upstream answered without a valid Content-Length.' });
     }
     const meta = objectMetaFrom(response.headers, length);
@@ -126,7 +127,7 @@ export class ObjectFill {
         if (this.receivedBytes === meta.size) return;
         throw new S3Error('BadGateway', { message: 'The upstream body ended before its Content-Length.' });
       } catch (err) {
-        source.destroy();
+        discardBody(source);
         if (resumed || this.options.resume === undefined || this.receivedBytes > meta.size) throw err;
         resumed = true;
         source = await this.options.resume(meta, this.receivedBytes);
@@ -161,7 +162,7 @@ export async function readBounded(body: Readable, maxBytes: number): Promise<Buf
     if (total + buf.length > maxBytes) {
       chunks.push(buf.subarray(0, maxBytes - total));
       total = maxBytes;
-      body.destroy();
+      discardBody(body);
       break;
     }
     chunks.push(buf);

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { Agent } from 'undici';
+import { drainBody } from '../http/discard-body.js';
 import type { UpstreamResponse } from '../upstream/upstream.js';
 import type { PeerAuth } from './peer-auth.js';
 
@@ -70,7 +71,7 @@ export class PeerClient {
       const { [UPSTREAM_ERROR_HEADER]: _marker, ...headers } = response.headers;
       return { statusCode: response.statusCode, headers, body: response.body };
     }
-    response.body.resume();
+    drainBody(response.body);
     this.markDown(peer, `answered ${response.statusCode}`);
     throw new PeerUnavailableError(peer, { message: `peer ${peer} answered ${response.statusCode}` });
   }

@@ -7,6 +7,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import busboy from 'busboy';
 import { LegacyError } from '../errors.js';
+import { drainBody } from '../http/discard-body.js';
 
 export interface FormFile {
   name: string;
@@ -46,7 +47,7 @@ export async function parseFormFiles(req: IncomingMessage, field: string, memory
   }
   parser.on('file', (name, stream, info) => {
     if (name !== field) {
-      stream.resume();
+      drainBody(stream, Number.POSITIVE_INFINITY);
       return;
     }
     const fileName = basename(info.filename ?? '') || 'file';

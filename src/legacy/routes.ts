@@ -3,6 +3,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Logger } from 'pino';
 import { LegacyError, S3Error } from '../errors.js';
 import { type Gateway, objectBytes } from '../gateway.js';
+import { discardBody, drainBody } from '../http/discard-body.js';
 import { pipeBody, sendBody } from '../s3/forwarding.js';
 import { parseFormFiles } from './form-files.js';
 import { queryParam, requireQueryParam } from './query.js';
@@ -38,7 +39,7 @@ export function createLegacyRouter(options: LegacyRoutesOptions): express.Router
     if (read.kind === 'uncacheable') {
       const response = await gateway.forward({ method: 'GET', bucket, key, query: [], headers: {} }, []);
       if (response.statusCode !== 200) {
-        response.body.destroy();
+        discardBody(response.body);
         throw new LegacyError(response.statusCode === 404 ? 404 : 502, `Blob '${bucket}#${key}' not found`);
       }
       res.writeHead(200, downloadHeaders(key, Number(response.headers['content-length'])));
@@ -72,7 +73,7 @@ export function createLegacyRouter(options: LegacyRoutesOptions): express.Router
               },
               [[bucket, key]],
             );
-            response.body.resume();
+            drainBody(response.body);
             if (response.statusCode !== 200) failed.push(key);
           } catch (err) {
             logger.warn({ err, bucket, key }, 'legacy upload failed');
@@ -123,7 +124,7 @@ function requireBearer(token: string) {
       next();
       return;
     }
-    req.resume();
+    drainBody(req);
     res.status(401).set('www-authenticate', 'Bearer').json({ error: 'Missing or invalid bearer token' });
   };
 }

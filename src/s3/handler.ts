@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { readBounded } from '../cache/object-fill.js';
 import { S3Error } from '../errors.js';
+import { discardBody } from '../http/discard-body.js';
 import { type Gateway, type ObjectRead, objectBytes } from '../gateway.js';
 import type { ClientAuth } from './auth/client-auth.js';
 import type { VerifiedSignature } from './auth/sigv4.js';
@@ -49,12 +50,12 @@ export function createS3Handler(options: S3HandlerOptions): S3Handler {
         try {
           plan = planObjectResponse(read.meta, s3.method, req.headers, s3.params);
         } catch (err) {
-          read.body.destroy();
+          discardBody(read.body);
           throw err;
         }
         res.writeHead(plan.statusCode, { ...plan.headers, 'x-cache': 'BYPASS' });
         if (plan.statusCode === 304) {
-          read.body.destroy();
+          discardBody(read.body);
           res.end();
         } else await pipeBody(read.body, res);
         return;
