@@ -57,7 +57,7 @@ async function main(): Promise<number> {
   const stop = (signal: string): void => {
     logger.info({ signal }, 'shutting down');
     // Requests in flight get a few seconds to finish, as a rolling update expects.
-    running.close({ graceMs: 10_000 }).then(
+    running.close({ graceMs: config.shutdownGraceMs }).then(
       () => process.exit(0),
       () => process.exit(1),
     );

@@ -43,6 +43,8 @@ export const FLAGS = {
   domain: { type: 'string', help: 'base domain for virtual-hosted-style requests: bucket.<domain>/key' },
   timeout: { type: 'int', default: 5000, help: 'upstream connect/response timeout in ms' },
   ttl: { type: 'int', default: 60, help: 'cache entry time to live in minutes (0 = never expire)' },
+  'client-idle-timeout': { type: 'int', default: 60, help: 'seconds a client connection may neither send nor read before it is closed (stalled downloads and uploads)' },
+  'shutdown-grace': { type: 'int', default: 10, help: 'seconds requests in flight may take to finish after SIGTERM/SIGINT' },
   verbose: { type: 'boolean', default: false, help: 'log every request (debug level)' },
   version: { type: 'boolean', default: false, help: 'print the version and exit' },
   help: { type: 'boolean', default: false, help: 'print this help and exit' },
@@ -82,6 +84,8 @@ export interface Config {
   /** 0 means entries never expire. */
   readonly ttlMs: number;
   readonly verbose: boolean;
+  readonly clientIdleTimeoutMs: number;
+  readonly shutdownGraceMs: number;
 }
 
 export type ParseResult =
@@ -166,6 +170,8 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
   const maxMultipartMiB = int('max-multipart-memory', 1, 1024 * 1024);
   const timeoutMs = int('timeout', 1, 3_600_000);
   const ttlMinutes = int('ttl', 0, 525_600);
+  const clientIdleTimeoutS = int('client-idle-timeout', 1, 86_400);
+  const shutdownGraceS = int('shutdown-grace', 0, 86_400);
   const region = env.AWS_REGION?.trim() && values['s3-region'] === undefined && env[envName('s3-region')] === undefined
     ? env.AWS_REGION.trim()
     : (str('s3-region') ?? 'us-east-1');
@@ -252,6 +258,8 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
     timeoutMs,
     ttlMs: ttlMinutes * 60_000,
     verbose,
+    clientIdleTimeoutMs: clientIdleTimeoutS * 1000,
+    shutdownGraceMs: shutdownGraceS * 1000,
   });
   return { kind: 'config', config };
 }

@@ -68,7 +68,16 @@ export class Gateway {
   /** Fills from a key's owner; kept apart so that owner reads never wait on a peer (no cycles). */
   private readonly inflightFromPeers = new Map<string, ObjectFill>();
 
-  constructor(private readonly options: GatewayOptions) {}
+  private cluster: Cluster | undefined;
+
+  constructor(private readonly options: GatewayOptions) {
+    this.cluster = options.cluster;
+  }
+
+  /** Makes this node part of a cluster; a node learns its own address, and so its cluster, once it listens. */
+  joinCluster(cluster: Cluster): void {
+    this.cluster = cluster;
+  }
 
   /** The cached object, without going upstream on a miss. */
   cached(bucket: string, key: string): Extract<ObjectRead, { kind: 'hit' }> | undefined {
@@ -86,7 +95,7 @@ export class Gateway {
     let fill = this.inflight.get(cacheKey) ?? (readOptions.asOwner ? undefined : this.inflightFromPeers.get(cacheKey));
     const started = fill === undefined;
     if (fill === undefined) {
-      const owner = readOptions.asOwner ? undefined : this.options.cluster?.remoteOwner(cacheKey);
+      const owner = readOptions.asOwner ? undefined : this.cluster?.remoteOwner(cacheKey);
       this.options.onRead?.(owner === undefined ? 'miss' : 'peer');
       fill = this.startFill(cacheKey, bucket, key, owner);
     } else {
@@ -124,7 +133,7 @@ export class Gateway {
   /** Drops keys here and on every peer. */
   async invalidateEverywhere(keys: ReadonlyArray<readonly [string, string]>): Promise<void> {
     for (const [bucket, key] of keys) this.invalidate(bucket, key);
-    await this.options.cluster?.broadcastInvalidation(keys);
+    await this.cluster?.broadcastInvalidation(keys);
   }
 
   /** Drops a cached object here and makes any fill in flight for it unable to cache what it reads. */
@@ -142,7 +151,8 @@ export class Gateway {
   }
 
   private startFill(cacheKey: string, bucket: string, key: string, owner: string | undefined): ObjectFill {
-    const { upstream, fillBudget, maxObjectBytes, logger, cluster } = this.options;
+    const { upstream, fillBudget, maxObjectBytes, logger } = this.options;
+    const cluster = this.cluster;
     // Checksums are kept with the object and shown only to clients that ask for them.
     const fromUpstream = () =>
       upstream.request({ method: 'GET', bucket, key, query: [], headers: { 'x-amz-checksum-mode': 'ENABLED' } });

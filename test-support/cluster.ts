@@ -37,20 +37,24 @@ export async function freePorts(count: number): Promise<number[]> {
   return ports;
 }
 
-/** N Falcon nodes on loopback ports sharing one real upstream behind a counting front. */
+/**
+ * Cluster members named before the nodes listen: each node replaces them with the real addresses
+ * (learnt after listening on port 0) before any request arrives.
+ */
+const PLACEHOLDER_PEERS = 'http://placeholder-a:1,http://placeholder-b:1';
+
+/** N Falcon nodes on loopback ports (port 0) sharing one real upstream behind a counting front. */
 export async function startCluster(size: number, flags: string[] = []): Promise<TestCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'falcon-cluster-'));
   const upstream = await startLocalUpstream(dir, ['test']);
   const front = await new CountingFront(upstream.endpoint).start();
-  const ports = await freePorts(size);
-  const urls = ports.map((p) => `http://127.0.0.1:${p}`);
   const nodes: Array<RunningGateway | undefined> = await Promise.all(
-    ports.map((port) =>
+    Array.from({ length: size }, () =>
       startGateway(
         testConfig([
           '--host', '127.0.0.1',
-          '--port', String(port),
-          '--peers', urls.join(','),
+          '--port', '0',
+          '--peers', PLACEHOLDER_PEERS,
           '--cluster-secret', CLUSTER_SECRET,
           '--s3-endpoint', front.url,
           '--s3-force-path-style',
@@ -65,6 +69,8 @@ export async function startCluster(size: number, flags: string[] = []): Promise<
       ),
     ),
   );
+  const urls = nodes.map((node) => (node as RunningGateway).url);
+  for (const node of nodes) node?.node.setPeers(urls);
   const ring = new RendezvousRing(urls);
   return {
     nodes,

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, beforeEach, describe, test } from 'node:test';
+import { afterEach, beforeEach, describe, test } from 'node:test';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Agent, request } from 'undici';
 import { PeerAuth } from '../src/cache/peer-auth.js';
@@ -10,18 +10,19 @@ import { LOCAL_UPSTREAM_CREDENTIALS } from '../src/upstream/local-upstream.js';
 
 let c: TestCluster;
 let direct: S3Client;
-const agent = new Agent({ connections: 64 });
+let agent: Agent;
 
-before(async () => {
+// Every test gets its own cluster: no cache contents, peer back-off or counters carry over.
+beforeEach(async () => {
   c = await startCluster(3);
   direct = sdkClient(c.upstreamEndpoint.origin, LOCAL_UPSTREAM_CREDENTIALS);
+  agent = new Agent({ connections: 64 });
 });
-after(async () => {
+afterEach(async () => {
   direct.destroy();
   await agent.close();
   await c.close();
 });
-beforeEach(() => c.front.reset());
 
 async function seed(key: string, body: Buffer | string): Promise<void> {
   await direct.send(new PutObjectCommand({ Bucket: 'test', Key: key, Body: body }));

@@ -36,6 +36,11 @@ export class Cluster {
     return this.options.fanout.broadcast(keys);
   }
 
+  /** Sets the cluster's nodes (this one included), replacing --peers. */
+  setPeers(peers: readonly string[]): void {
+    this.options.membership.setStaticPeers(peers);
+  }
+
   status(): ClusterStatus {
     const { membership, peers } = this.options;
     return { self: membership.self, members: membership.members(), down: peers.downPeers() };

@@ -27,10 +27,18 @@ export class Membership {
   private discovered: string[] = [];
   private timer: NodeJS.Timeout | undefined;
   private current: readonly string[];
+  private staticPeers: readonly string[];
   readonly self: string;
 
   constructor(private readonly options: MembershipOptions) {
+    this.staticPeers = options.staticPeers;
     this.self = options.staticPeers.find(options.isSelf) ?? options.fallbackSelf;
+    this.current = this.compute();
+  }
+
+  /** Replaces the static peer list: nodes started on port 0 learn each other's addresses only after they listen. */
+  setStaticPeers(peers: readonly string[]): void {
+    this.staticPeers = peers;
     this.current = this.compute();
   }
 
@@ -73,7 +81,7 @@ export class Membership {
   }
 
   private compute(): readonly string[] {
-    const all = new Set<string>([this.self, ...this.options.staticPeers]);
+    const all = new Set<string>([this.self, ...this.staticPeers]);
     for (const member of this.discovered) all.add(this.options.isSelf(member) ? this.self : member);
     return [...all].sort();
   }

@@ -1,0 +1,220 @@
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { defaultProvider } from '@aws-sdk/credential-provider-node';
+import express from 'express';
+import type { Logger } from 'pino';
+import { ByteBudget } from './cache/byte-budget.js';
+import type { Cluster } from './cache/cluster.js';
+import { ObjectCache } from './cache/object-cache.js';
+import { setUpCluster } from './cluster-setup.js';
+import type { Config } from './config.js';
+import { S3Error } from './errors.js';
+import { Gateway } from './gateway.js';
+import { createLegacyRouter } from './legacy/routes.js';
+import { createRequestLogger } from './observability/logger.js';
+import { Metrics } from './observability/metrics.js';
+import { createPeerRoutes, type PeerRoutes } from './peer-routes.js';
+import { ClientAuth } from './s3/auth/client-auth.js';
+import { type ClientKey, KeyStore } from './s3/auth/keys.js';
+import { SigV4Verifier } from './s3/auth/sigv4.js';
+import { continueIfExpected } from './s3/forwarding.js';
+import { createS3Handler } from './s3/handler.js';
+import { LOCAL_UPSTREAM_CREDENTIALS, type LocalUpstream, startLocalUpstream } from './upstream/local-upstream.js';
+import { type CredentialProvider, S3Upstream } from './upstream/s3-upstream.js';
+import { VERSION } from './version.js';
+
+/** One Falcon node, built but not yet serving: `serve()` attaches `handle` to a server and listens. */
+export interface FalconNode {
+  /** Answers one request. */
+  handle(req: IncomingMessage, res: ServerResponse): void;
+  /** Tells the node the address it listens on: a cluster member learns its own identity from it. */
+  listening(address: { host: string; port: number }): Promise<void>;
+  /** The node is shutting down: it stops reporting ready. */
+  drain(): void;
+  /** Sets the cluster's members, this node included (nodes started on port 0 learn them after listening). */
+  setPeers(peers: readonly string[]): void;
+  readonly metrics: Metrics;
+  /** The upstream in use: the configured S3 or the embedded local server. */
+  readonly upstreamEndpoint: string;
+  /** The key pair made up at start when none was configured. */
+  readonly generatedKey: ClientKey | undefined;
+  close(): Promise<void>;
+}
+
+export interface NodeOverrides {
+  /** Upstream credentials instead of the standard AWS chain (tests, embedding). */
+  credentials?: CredentialProvider;
+}
+
+/** Legacy and internal routes; every other request is S3. Bucket names cannot start with '_'. */
+const LEGACY_ROUTES = new Set(['GET /get', 'POST /upload', 'POST /invalidate', 'GET /healthz', 'HEAD /healthz']);
+const INTERNAL_PREFIX = '/_falcon/';
+const PEER_PREFIX = '/_falcon/peer/';
+
+/** Builds a node from its configuration: upstream, cache, gateway and routes. Opens no client socket. */
+export async function createNode(config: Config, logger: Logger, overrides: NodeOverrides = {}): Promise<FalconNode> {
+  let local: LocalUpstream | undefined;
+  let endpoint: URL;
+  let credentials: CredentialProvider;
+  let forcePathStyle: boolean;
+  if (config.upstream.kind === 'local') {
+    local = await startLocalUpstream(config.upstream.directory);
+    endpoint = local.endpoint;
+    credentials = async () => LOCAL_UPSTREAM_CREDENTIALS;
+    forcePathStyle = true;
+  } else {
+    endpoint = config.upstream.endpoint ?? new URL(`https://s3.${config.upstream.region}.amazonaws.com`);
+    credentials = overrides.credentials ?? credentialChain();
+    forcePathStyle = config.upstream.forcePathStyle;
+  }
+
+  const cache = new ObjectCache({
+    maxBytes: config.maxCacheBytes - config.hotCacheBytes,
+    maxEntryBytes: config.maxObjectBytes,
+    ttlMs: config.ttlMs,
+  });
+  const hotCache =
+    config.hotCacheBytes > 0
+      ? new ObjectCache({ maxBytes: config.hotCacheBytes, maxEntryBytes: Math.min(config.maxObjectBytes, config.hotCacheBytes), ttlMs: config.ttlMs })
+      : undefined;
+  const metrics = new Metrics({
+    bytes: () => cache.bytes + (hotCache?.bytes ?? 0),
+    entries: () => cache.entries + (hotCache?.entries ?? 0),
+  });
+  const upstream = new S3Upstream({
+    endpoint,
+    region: config.upstream.region,
+    forcePathStyle,
+    timeoutMs: config.timeoutMs,
+    credentials,
+    onRequest: (method) => metrics.upstreamRequests.inc({ method }),
+  });
+  const gateway = new Gateway({
+    cache,
+    hotCache,
+    upstream,
+    maxObjectBytes: config.maxObjectBytes,
+    fillBudget: new ByteBudget(config.maxCacheBytes),
+    logger: logger.child({ module: 'gateway' }),
+    onRead: (outcome) => metrics.cacheReads.inc({ outcome }),
+  });
+
+  let cluster: Cluster | undefined;
+  let peerRoutes: PeerRoutes | undefined;
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.get(`${INTERNAL_PREFIX}metrics`, async (_req, res) => {
+    res.type(metrics.contentType).send(await metrics.render());
+  });
+  app.get(`${INTERNAL_PREFIX}status`, (_req, res) => {
+    res.json({
+      version: VERSION,
+      upstream: endpoint.origin,
+      cache: { bytes: cache.bytes, entries: cache.entries, maxBytes: config.maxCacheBytes - config.hotCacheBytes },
+      hotCache: hotCache && { bytes: hotCache.bytes, entries: hotCache.entries, maxBytes: config.hotCacheBytes },
+      cluster: cluster?.status(),
+    });
+  });
+  app.use(
+    createLegacyRouter({
+      gateway,
+      maxMultipartMemoryBytes: config.maxMultipartMemoryBytes,
+      version: VERSION,
+      token: config.legacy.token,
+      logger: logger.child({ module: 'legacy' }),
+    }),
+  );
+
+  const generatedKey = config.clientKeys.length === 0 ? generateClientKey() : undefined;
+  const auth = new ClientAuth({
+    verifier: new SigV4Verifier({ keys: new KeyStore(generatedKey ? [generatedKey] : config.clientKeys) }),
+    allowAnonymous: config.allowAnonymous,
+  });
+  const s3 = createS3Handler({
+    gateway,
+    auth,
+    forwardChecksumTrailers: config.upstream.kind === 'remote' && config.upstream.checksumTrailers,
+    domain: config.domain,
+    logger: logger.child({ module: 's3' }),
+  });
+  const logRequest = createRequestLogger(logger, config.verbose);
+  const newRequestId = requestIds();
+  const isVirtualHost = (req: IncomingMessage): boolean =>
+    config.domain !== undefined && (req.headers.host ?? '').replace(/:\d+$/, '').toLowerCase().endsWith(`.${config.domain}`);
+
+  function handle(req: IncomingMessage, res: ServerResponse): void {
+    const requestId = newRequestId();
+    res.setHeader('x-amz-request-id', requestId);
+    logRequest(req, res, requestId);
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    if (!isVirtualHost(req) && path.startsWith(INTERNAL_PREFIX)) {
+      continueIfExpected(req, res);
+      if (path.startsWith(PEER_PREFIX)) {
+        if (peerRoutes) void peerRoutes(req, res, path, requestId);
+        else {
+          res.writeHead(404);
+          res.end();
+        }
+      } else app(req, res);
+      return;
+    }
+    if (!isVirtualHost(req) && (path === '/healthz' || config.legacy.enabled) && LEGACY_ROUTES.has(`${req.method} ${path}`)) {
+      continueIfExpected(req, res);
+      app(req, res);
+      return;
+    }
+    void s3(req, res, requestId);
+  }
+
+  return {
+    handle,
+    metrics,
+    upstreamEndpoint: endpoint.origin,
+    generatedKey,
+    async listening(address) {
+      if (config.cluster === undefined || cluster !== undefined) return;
+      const setup = await setUpCluster(config.cluster, address.host, address.port, logger);
+      cluster = setup.cluster;
+      gateway.joinCluster(cluster);
+      peerRoutes = createPeerRoutes({ gateway, auth: setup.auth, logger: logger.child({ module: 'peers' }) });
+    },
+    drain() {},
+    setPeers(peers) {
+      if (cluster === undefined) throw new Error('setPeers: this node was not configured as a cluster member');
+      cluster.setPeers(peers);
+    },
+    async close() {
+      await cluster?.close();
+      await upstream.close();
+      await local?.close();
+    },
+  };
+}
+
+function generateClientKey(): ClientKey {
+  return {
+    accessKeyId: `FALCON${randomBytes(10).toString('hex').toUpperCase()}`,
+    secretAccessKey: randomBytes(30).toString('base64url'),
+  };
+}
+
+function credentialChain(): CredentialProvider {
+  const provider = defaultProvider();
+  return async () => {
+    try {
+      return await provider();
+    } catch (err) {
+      throw new S3Error('InternalError', { message: 'Falcon found no credentials for the upstream S3.', cause: err });
+    }
+  };
+}
+
+/** Request ids: a random per-process prefix and a counter, cheap enough for every request. */
+function requestIds(): () => string {
+  const prefix = randomBytes(4).toString('hex').toUpperCase();
+  let counter = 0;
+  return () => `${prefix}${(counter++).toString(16).toUpperCase().padStart(8, '0')}`;
+}

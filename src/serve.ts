@@ -1,0 +1,165 @@
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { FalconNode } from './node.js';
+import { errorXml } from './s3/xml.js';
+
+/** The whole request head (request line and headers) a client may send; S3 allows about 8 KiB of headers. */
+export const MAX_REQUEST_HEAD_BYTES = 16 * 1024;
+
+export interface ServeOptions {
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** Closes a connection that neither sends nor reads for this long: stalled downloads and uploads. */
+  clientIdleTimeoutMs: number;
+  logger: Logger;
+}
+
+export interface ServingNode {
+  /** Base URL clients use, e.g. http://127.0.0.1:8080. */
+  url: string;
+  port: number;
+  /**
+   * Stops serving. New connections are refused at once and idle ones closed; with `graceMs`, responses
+   * in flight may finish for that long (each connection closes as its last response ends), after which
+   * every connection is cut. Without it, every connection is cut at once.
+   */
+  close(options?: { graceMs?: number }): Promise<void>;
+}
+
+/** Attaches the node to an HTTP server, listens, and drains connections on close. */
+export async function serve(node: FalconNode, options: ServeOptions): Promise<ServingNode> {
+  const server = createServer({
+    requestTimeout: 0,
+    headersTimeout: 60_000,
+    keepAliveTimeout: 65_000,
+    maxHeaderSize: MAX_REQUEST_HEAD_BYTES,
+  });
+  const connections = new Connections();
+  // server.close() would also cut every connection node deems idle, which includes one still sending
+  // a response written with a single end(buffer); the drain below decides that per connection instead.
+  server.closeIdleConnections = () => {};
+  server.setTimeout(options.clientIdleTimeoutMs);
+  server.on('connection', (socket: Socket) => connections.add(socket));
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    connections.begin(req, res);
+    node.handle(req, res);
+  };
+  server.on('request', onRequest);
+  // "Expect: 100-continue" is answered by the handler once the request is authenticated; any other
+  // expectation is ignored, as S3 does, instead of node's bare 417.
+  server.on('checkContinue', onRequest);
+  server.on('checkExpectation', onRequest);
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket, options.logger));
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  server.on('error', (err) => options.logger.error({ err }, 'server error'));
+  const address = server.address() as AddressInfo;
+  await node.listening({ host: options.host, port: address.port });
+  const hostForUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${options.host === 'localhost' ? 'localhost' : hostForUrl}:${address.port}`;
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    port: address.port,
+    close(closeOptions = {}) {
+      closing ??= (async () => {
+        node.drain();
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        const graceMs = closeOptions.graceMs ?? 0;
+        if (graceMs > 0) {
+          connections.drain();
+          const timer = setTimeout(() => connections.destroyAll(), graceMs);
+          await closed;
+          clearTimeout(timer);
+        } else {
+          connections.destroyAll();
+          await closed;
+        }
+        await node.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+/**
+ * The open connections and how many responses each has in flight, so that a draining server closes
+ * a connection when (and only when) its last response has gone out.
+ */
+class Connections {
+  private readonly inFlight = new Map<Socket, number>();
+  private draining = false;
+
+  add(socket: Socket): void {
+    this.inFlight.set(socket, 0);
+    socket.once('close', () => this.inFlight.delete(socket));
+  }
+
+  begin(req: IncomingMessage, res: ServerResponse): void {
+    const socket = req.socket;
+    this.inFlight.set(socket, (this.inFlight.get(socket) ?? 0) + 1);
+    if (this.draining) res.setHeader('connection', 'close');
+    res.once('close', () => {
+      const left = (this.inFlight.get(socket) ?? 1) - 1;
+      if (!this.inFlight.has(socket)) return;
+      this.inFlight.set(socket, left);
+      // 'close' follows 'finish': the response's bytes are with the kernel, so ending the socket
+      // sends them and then closes, without waiting for the client to ask for another request.
+      if (this.draining && left === 0) socket.end();
+    });
+  }
+
+  /** Closes idle connections now and every other one as soon as its responses have gone out. */
+  drain(): void {
+    this.draining = true;
+    for (const [socket, inFlight] of this.inFlight) if (inFlight === 0) socket.destroy();
+  }
+
+  destroyAll(): void {
+    for (const socket of this.inFlight.keys()) socket.destroy();
+  }
+}
+
+/**
+ * Answers a request node's HTTP parser refused (headers too large, an invalid Content-Length, broken
+ * framing) with an S3 error document, when no response has started on the connection yet.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Socket, logger: Logger): void {
+  logger.debug({ err: { code: err.code, message: err.message } }, 'client error');
+  // node keeps the response in progress on the socket; a started one cannot be followed by another.
+  const current = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (!socket.writable || current?.headersSent === true || err.code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  const [status, reason, code, message] = describeClientError(err);
+  const body = errorXml({ code, message, resource: '/', requestId: randomBytes(8).toString('hex').toUpperCase(), details: {} });
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/xml\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+function describeClientError(err: NodeJS.ErrnoException): [number, string, string, string] {
+  switch (err.code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return [400, 'Bad Request', 'RequestHeaderSectionTooLarge', `Your request header section exceeds the maximum allowed size (${MAX_REQUEST_HEAD_BYTES} bytes with the request line).`];
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+    case 'HPE_HEADERS_TIMEOUT':
+      return [400, 'Bad Request', 'RequestTimeout', 'Your socket connection to the server was not read from or written to within the timeout period.'];
+    case 'HPE_INVALID_CONTENT_LENGTH':
+    case 'HPE_UNEXPECTED_CONTENT_LENGTH':
+      return [400, 'Bad Request', 'InvalidArgument', 'The Content-Length header is not valid.'];
+    default:
+      return [400, 'Bad Request', 'InvalidRequest', 'The request is not valid HTTP/1.1.'];
+  }
+}
