@@ -45,6 +45,9 @@ export const FLAGS = {
   ttl: { type: 'int', default: 60, help: 'cache entry time to live in minutes (0 = never expire)' },
   'client-idle-timeout': { type: 'int', default: 60, help: 'seconds a client connection may neither send nor read before it is closed (stalled downloads and uploads)' },
   'shutdown-grace': { type: 'int', default: 10, help: 'seconds requests in flight may take to finish after SIGTERM/SIGINT' },
+  'max-upstream-requests': { type: 'int', default: 256, help: 'requests open against the upstream at once; as many more may wait up to --timeout, the rest get 503 SlowDown' },
+  'max-inflight-requests': { type: 'int', default: 1024, help: 'requests answered at once; more get 503 SlowDown' },
+  'max-event-loop-delay': { type: 'int', default: 500, help: 'mean event-loop delay in ms (over a second) past which new requests get 503 SlowDown; 0 = off' },
   verbose: { type: 'boolean', default: false, help: 'log every request (debug level)' },
   version: { type: 'boolean', default: false, help: 'print the version and exit' },
   help: { type: 'boolean', default: false, help: 'print this help and exit' },
@@ -86,6 +89,9 @@ export interface Config {
   readonly verbose: boolean;
   readonly clientIdleTimeoutMs: number;
   readonly shutdownGraceMs: number;
+  readonly maxUpstreamRequests: number;
+  readonly maxInFlightRequests: number;
+  readonly maxEventLoopDelayMs: number;
 }
 
 export type ParseResult =
@@ -172,6 +178,9 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
   const ttlMinutes = int('ttl', 0, 525_600);
   const clientIdleTimeoutS = int('client-idle-timeout', 1, 86_400);
   const shutdownGraceS = int('shutdown-grace', 0, 86_400);
+  const maxUpstreamRequests = int('max-upstream-requests', 1, 100_000);
+  const maxInFlightRequests = int('max-inflight-requests', 1, 1_000_000);
+  const maxEventLoopDelayMs = int('max-event-loop-delay', 0, 600_000);
   const region = env.AWS_REGION?.trim() && values['s3-region'] === undefined && env[envName('s3-region')] === undefined
     ? env.AWS_REGION.trim()
     : (str('s3-region') ?? 'us-east-1');
@@ -260,6 +269,9 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
     verbose,
     clientIdleTimeoutMs: clientIdleTimeoutS * 1000,
     shutdownGraceMs: shutdownGraceS * 1000,
+    maxUpstreamRequests,
+    maxInFlightRequests,
+    maxEventLoopDelayMs,
   });
   return { kind: 'config', config };
 }

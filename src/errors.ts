@@ -30,6 +30,7 @@ export const S3_ERROR_STATUS = {
   RequestTimeTooSkewed: 403,
   ServiceUnavailable: 503,
   SignatureDoesNotMatch: 403,
+  SlowDown: 503,
   XAmzContentSHA256Mismatch: 400,
 } as const;
 
@@ -50,6 +51,7 @@ const DEFAULT_MESSAGES: Partial<Record<S3ErrorCode, string>> = {
   PreconditionFailed: 'At least one of the pre-conditions you specified did not hold',
   ServiceUnavailable: 'The upstream S3 service could not be reached. Please try again.',
   GatewayTimeout: 'The upstream S3 service did not answer in time.',
+  SlowDown: 'Please reduce your request rate.',
 };
 
 export interface S3ErrorOptions {

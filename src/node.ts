@@ -20,6 +20,7 @@ import { SigV4Verifier } from './s3/auth/sigv4.js';
 import { continueIfExpected } from './s3/forwarding.js';
 import { createS3Handler } from './s3/handler.js';
 import { LOCAL_UPSTREAM_CREDENTIALS, type LocalUpstream, startLocalUpstream } from './upstream/local-upstream.js';
+import { LimitedUpstream } from './upstream/limited-upstream.js';
 import { type CredentialProvider, S3Upstream } from './upstream/s3-upstream.js';
 import { VERSION } from './version.js';
 
@@ -81,14 +82,17 @@ export async function createNode(config: Config, logger: Logger, overrides: Node
     bytes: () => cache.bytes + (hotCache?.bytes ?? 0),
     entries: () => cache.entries + (hotCache?.entries ?? 0),
   });
-  const upstream = new S3Upstream({
-    endpoint,
-    region: config.upstream.region,
-    forcePathStyle,
-    timeoutMs: config.timeoutMs,
-    credentials,
-    onRequest: (method) => metrics.upstreamRequests.inc({ method }),
-  });
+  const upstream = new LimitedUpstream(
+    new S3Upstream({
+      endpoint,
+      region: config.upstream.region,
+      forcePathStyle,
+      timeoutMs: config.timeoutMs,
+      credentials,
+      onRequest: (method) => metrics.upstreamRequests.inc({ method }),
+    }),
+    { maxConcurrent: config.maxUpstreamRequests, maxQueued: config.maxUpstreamRequests, maxWaitMs: config.timeoutMs },
+  );
   const gateway = new Gateway({
     cache,
     hotCache,

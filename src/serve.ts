@@ -3,6 +3,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { FalconNode } from './node.js';
+import { drainBody } from './http/discard-body.js';
+import { OverloadGuard, type OverloadOptions } from './http/overload.js';
 import { errorXml } from './s3/xml.js';
 
 /** The whole request head (request line and headers) a client may send; S3 allows about 8 KiB of headers. */
@@ -14,6 +16,8 @@ export interface ServeOptions {
   port: number;
   /** Closes a connection that neither sends nor reads for this long: stalled downloads and uploads. */
   clientIdleTimeoutMs: number;
+  /** When the node sheds new requests with 503 SlowDown. */
+  overload: OverloadOptions;
   logger: Logger;
 }
 
@@ -43,8 +47,13 @@ export async function serve(node: FalconNode, options: ServeOptions): Promise<Se
   server.closeIdleConnections = () => {};
   server.setTimeout(options.clientIdleTimeoutMs);
   server.on('connection', (socket: Socket) => connections.add(socket));
+  const overload = new OverloadGuard(options.overload);
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     connections.begin(req, res);
+    if (!isProbe(req) && !overload.admit(res)) {
+      slowDown(req, res);
+      return;
+    }
     node.handle(req, res);
   };
   server.on('request', onRequest);
@@ -85,11 +94,31 @@ export async function serve(node: FalconNode, options: ServeOptions): Promise<Se
           connections.destroyAll();
           await closed;
         }
+        overload.close();
         await node.close();
       })();
       return closing;
     },
   };
+}
+
+/** Liveness and readiness probes are answered even when the node sheds load. */
+function isProbe(req: IncomingMessage): boolean {
+  const url = req.url ?? '';
+  return url === '/healthz' || url === '/readyz';
+}
+
+function slowDown(req: IncomingMessage, res: ServerResponse): void {
+  drainBody(req);
+  const body = errorXml({
+    code: 'SlowDown',
+    message: 'Please reduce your request rate.',
+    resource: (req.url ?? '/').split('?')[0] ?? '/',
+    requestId: randomBytes(8).toString('hex').toUpperCase(),
+    details: {},
+  });
+  res.writeHead(503, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body), 'retry-after': '1', connection: 'close' });
+  res.end(body);
 }
 
 /**

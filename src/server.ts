@@ -19,7 +19,13 @@ export async function startGateway(config: Config, logger: Logger, overrides: Ga
   const node = await createNode(config, logger, overrides);
   let serving: ServingNode;
   try {
-    serving = await serve(node, { host: config.host, port: config.port, clientIdleTimeoutMs: config.clientIdleTimeoutMs, logger });
+    serving = await serve(node, {
+      host: config.host,
+      port: config.port,
+      clientIdleTimeoutMs: config.clientIdleTimeoutMs,
+      overload: { maxInFlight: config.maxInFlightRequests, maxEventLoopDelayMs: config.maxEventLoopDelayMs },
+      logger,
+    });
   } catch (err) {
     await node.close();
     throw err;

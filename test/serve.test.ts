@@ -156,3 +156,41 @@ test('ignores an empty or unknown Expect header on a PUT, as S3 does', async (t)
     direct.destroy();
   }
 });
+
+async function concurrentGets(h: Harness, count: number): Promise<Array<{ status: number; text: string }>> {
+  const keys = Array.from({ length: count }, () => uniqueKey('load'));
+  for (const key of keys) await seed(h, key, `bytes of ${key}`);
+  // Every upstream GET is slow, so the requests overlap.
+  h.front.inject({ method: 'GET', fault: { kind: 'delay', ms: 2000 } });
+  return Promise.all(
+    keys.map(async (key) => {
+      const res = await fetch(`${h.falcon.url}/test/${key}`);
+      return { status: res.status, text: await res.text() };
+    }),
+  );
+}
+
+test('sheds upstream requests past --max-upstream-requests and its queue with 503 SlowDown', { timeout: 60_000 }, async (t) => {
+  const h = await harness(t, ['--max-upstream-requests', '2', '--timeout', '10000']);
+  const results = await concurrentGets(h, 10);
+  const ok = results.filter((r) => r.status === 200);
+  const shed = results.filter((r) => r.status === 503);
+  // Two requests run, two wait for their places, the other six are refused at once.
+  assert.equal(ok.length, 4);
+  assert.equal(shed.length, 6);
+  for (const r of shed) assert.match(r.text, /<Code>SlowDown<\/Code>/);
+  assert.equal(h.front.count('GET'), 4);
+  await healthy(h.falcon.url);
+});
+
+test('sheds requests past --max-inflight-requests with 503 SlowDown while probes still answer', { timeout: 60_000 }, async (t) => {
+  const h = await harness(t, ['--max-inflight-requests', '3']);
+  const pending = concurrentGets(h, 8);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  await healthy(h.falcon.url);
+  const results = await pending;
+  assert.equal(results.filter((r) => r.status === 200).length, 3);
+  const shed = results.filter((r) => r.status === 503);
+  assert.equal(shed.length, 5);
+  for (const r of shed) assert.match(r.text, /<Code>SlowDown<\/Code>/);
+});
