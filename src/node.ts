@@ -19,7 +19,8 @@ import { type ClientKey, KeyStore } from './s3/auth/keys.js';
 import { SigV4Verifier } from './s3/auth/sigv4.js';
 import { continueIfExpected } from './s3/forwarding.js';
 import { createS3Handler } from './s3/handler.js';
-import { LOCAL_UPSTREAM_CREDENTIALS, type LocalUpstream, startLocalUpstream } from './upstream/local-upstream.js';
+import { startEmbeddedUpstream } from './upstream/embedded-upstream.js';
+import { LOCAL_UPSTREAM_CREDENTIALS, type LocalUpstream } from './upstream/local-upstream.js';
 import { LimitedUpstream } from './upstream/limited-upstream.js';
 import { type CredentialProvider, S3Upstream } from './upstream/s3-upstream.js';
 import { VERSION } from './version.js';
@@ -59,7 +60,7 @@ export async function createNode(config: Config, logger: Logger, overrides: Node
   let credentials: CredentialProvider;
   let forcePathStyle: boolean;
   if (config.upstream.kind === 'local') {
-    local = await startLocalUpstream(config.upstream.directory);
+    local = await startEmbeddedUpstream(config.upstream.directory, logger.child({ module: 'embedded-upstream' }));
     endpoint = local.endpoint;
     credentials = async () => LOCAL_UPSTREAM_CREDENTIALS;
     forcePathStyle = true;

@@ -19,6 +19,8 @@ declare module 's3rver' {
     status: number;
     type: string;
     body: unknown;
+    /** The node request; a middleware may replace it with a stream of the bytes it already read. */
+    req: NodeJS.ReadableStream;
   }
 
   export type KoaMiddleware = (ctx: KoaContext, next: () => Promise<void>) => Promise<void>;

@@ -1,5 +1,6 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import type { KoaContext, KoaMiddleware } from 's3rver';
 
 const XML_HEADER = '<?xml version="1.0" encoding="UTF-8"?>\n';
@@ -15,7 +16,65 @@ function escapeXml(text: string): string {
  * it before every multipart upload) and ACL reads (s3rver's stub puts Permission outside Grant).
  */
 export function localUpstreamShims(directory: string): KoaMiddleware[] {
-  return [listMultipartUploads(directory), aclReads()];
+  return [listMultipartUploads(directory), aclReads(), completeMultipartChecks(directory)];
+}
+
+/** CompleteMultipartUpload bodies are small; S3 allows 10,000 parts. */
+const MAX_COMPLETE_BODY_BYTES = 2 * 1024 * 1024;
+
+/**
+ * CompleteMultipartUpload checked as S3 checks it, before s3rver reads the parts: s3rver opens every
+ * named part without looking, and a part never uploaded makes its read stream fail with no
+ * listener, which takes the whole process down. Unknown uploads get NoSuchUpload, parts that were
+ * not uploaded or whose ETag differs get InvalidPart, parts out of order InvalidPartOrder.
+ */
+function completeMultipartChecks(directory: string): KoaMiddleware {
+  return async (ctx, next) => {
+    const uploadId = typeof ctx.query.uploadId === 'string' ? ctx.query.uploadId : undefined;
+    const target = /^\/([^/]+)\/.+/.exec(ctx.path);
+    const bucket = target?.[1];
+    if (ctx.method !== 'POST' || uploadId === undefined || bucket === undefined) return next();
+    const body = await readRequest(ctx.req, MAX_COMPLETE_BODY_BYTES);
+    if (body === undefined) return fail(ctx, 400, 'MalformedXML', 'The XML you provided was too large.');
+    const uploadDir = join(directory, bucket, '._S3rver_uploads', uploadId);
+    if (!/^[A-Za-z0-9_-]+$/.test(uploadId) || (await stat(uploadDir).catch(() => undefined)) === undefined) {
+      return fail(ctx, 404, 'NoSuchUpload', 'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.');
+    }
+    let previous = 0;
+    for (const part of body.toString('utf8').matchAll(/<Part>([\s\S]*?)<\/Part>/g)) {
+      const number = Number(/<PartNumber>\s*(\d+)\s*<\/PartNumber>/.exec(part[1] ?? '')?.[1]);
+      const etag = /<ETag>([\s\S]*?)<\/ETag>/.exec(part[1] ?? '')?.[1]?.replace(/&quot;|"/g, '').trim();
+      if (!Number.isInteger(number) || number < 1 || number > 10_000 || etag === undefined) {
+        return fail(ctx, 400, 'MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema.');
+      }
+      if (number <= previous) return fail(ctx, 400, 'InvalidPartOrder', 'The list of parts was not in ascending order. Parts must be ordered by part number.');
+      previous = number;
+      const stored = await readFile(join(uploadDir, `${number}.md5`), 'utf8').catch(() => undefined);
+      if (stored === undefined || stored.trim() !== etag) {
+        return fail(ctx, 400, 'InvalidPart', 'One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part\'s entity tag.');
+      }
+    }
+    // s3rver reads the body itself: hand it the bytes already read.
+    ctx.req = Readable.from([body]);
+    return next();
+  };
+}
+
+async function readRequest(req: NodeJS.ReadableStream, maxBytes: number): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of req) {
+    total += (chunk as Buffer).length;
+    if (total > maxBytes) return undefined;
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+function fail(ctx: KoaContext, status: number, code: string, message: string): void {
+  ctx.status = status;
+  ctx.type = 'application/xml';
+  ctx.body = `${XML_HEADER}<Error><Code>${code}</Code><Message>${escapeXml(message)}</Message></Error>`;
 }
 
 function listMultipartUploads(directory: string): KoaMiddleware {

@@ -38,11 +38,11 @@ export interface LocalUpstream {
 }
 
 /** Starts an S3-compatible server on loopback, storing objects under `directory`. */
-export async function startLocalUpstream(directory: string, buckets: readonly string[] = []): Promise<LocalUpstream> {
+export async function startLocalUpstream(directory: string, buckets: readonly string[] = [], port = 0): Promise<LocalUpstream> {
   await mkdir(directory, { recursive: true });
   const server = new S3rver({
     address: '127.0.0.1',
-    port: 0,
+    port,
     silent: true,
     directory,
     resetOnClose: false,
