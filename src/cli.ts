@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { helpText, parseConfig } from './config.js';
+import { type Config, helpText, parseConfig } from './config.js';
 import { createLogger } from './observability/logger.js';
 import { startGateway } from './server.js';
 import { VERSION } from './version.js';
@@ -23,16 +23,14 @@ async function main(): Promise<number> {
   const { config } = parsed;
   const logger = createLogger(config.verbose);
   const running = await startGateway(config, logger);
-  const upstream =
-    config.upstream.kind === 'local'
-      ? `embedded local S3 at ${running.upstreamEndpoint}, data in ${config.upstream.directory}`
-      : running.upstreamEndpoint;
+  const upstream = describeUpstream(config, running.upstreamEndpoint);
   const key = running.generatedKey;
   if (key !== undefined) {
     console.log(
       `No client keys configured: made up the key pair ${key.accessKeyId} / ${key.secretAccessKey} for this run (set --access-key and --secret-key, or --credentials-file).`,
     );
   }
+  console.log(`Falcon ${VERSION} is serving S3 at ${running.url}; upstream: ${upstream}.`);
   if (config.upstream.kind === 'local') {
     const e = `--endpoint-url ${running.url}`;
     const exportLine =
@@ -41,8 +39,7 @@ async function main(): Promise<number> {
         : '  export AWS_ACCESS_KEY_ID=<your key> AWS_SECRET_ACCESS_KEY=<your secret> AWS_DEFAULT_REGION=us-east-1';
     console.log(
       [
-        '',
-        `Falcon ${VERSION} is serving S3 at ${running.url} (upstream: ${upstream}).`,
+        'Nothing names an upstream S3 (no --s3-endpoint, --s3-region, AWS_REGION or AWS credentials), so objects are stored locally.',
         'Try it with the AWS CLI:',
         exportLine,
         `  aws ${e} s3 mb s3://demo`,
@@ -53,7 +50,7 @@ async function main(): Promise<number> {
       ].join('\n'),
     );
   }
-  logger.info({ url: running.url, upstream, version: VERSION }, 'falcon listening');
+  logger.info({ url: running.url, upstream, upstreamKind: config.upstream.kind, version: VERSION }, 'falcon listening');
   const stop = (signal: string): void => {
     logger.info({ signal }, 'shutting down');
     // Requests in flight get a few seconds to finish, as a rolling update expects.
@@ -65,6 +62,12 @@ async function main(): Promise<number> {
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
   return -1;
+}
+
+function describeUpstream(config: Config, endpoint: string): string {
+  if (config.upstream.kind === 'local') return `embedded local S3 at ${endpoint}, data in ${config.upstream.directory}`;
+  const where = config.upstream.endpoint === undefined ? `AWS S3 in ${config.upstream.region} (${endpoint})` : `${endpoint} (region ${config.upstream.region})`;
+  return `${where}, signed with credentials from the standard AWS chain`;
 }
 
 main().then(

@@ -29,11 +29,11 @@ export const FLAGS = {
   'hot-cache-size': { type: 'int', help: 'MiB of the cache kept for hot copies of objects other nodes own (default: an eighth of the cache)' },
   'max-object-size': { type: 'int', help: 'largest object cached, in MiB; larger ones stream through (default: an eighth of the cache)' },
   'max-multipart-memory': { type: 'int', default: 128, help: 'memory for one /upload form in MiB; larger files spill to a temporary file' },
-  's3-endpoint': { type: 'string', help: 'upstream S3 endpoint URL (default: AWS S3, or the embedded local upstream when no AWS credentials are configured)' },
-  's3-region': { type: 'string', default: 'us-east-1', help: 'upstream region used for signing (also AWS_REGION)' },
+  's3-endpoint': { type: 'string', help: 'upstream S3 endpoint URL (default: AWS S3 when a region or AWS credentials are configured anywhere, else the embedded local upstream)' },
+  's3-region': { type: 'string', default: 'us-east-1', help: 'upstream region used for signing; setting it (or AWS_REGION / AWS_DEFAULT_REGION) selects AWS S3 as the upstream' },
   's3-force-path-style': { type: 'boolean', default: false, help: 'address the upstream as endpoint/bucket/key instead of bucket.endpoint/key' },
   's3-checksum-trailers': { type: 'string', help: 'send clients\' trailing checksums to the upstream as aws-chunked trailers: true or false (default: true, false with the embedded local upstream)' },
-  'local-upstream': { type: 'string', help: 'run the embedded local S3 upstream backed by this folder (default ./falcon-data when no upstream is configured)' },
+  'local-upstream': { type: 'string', help: 'run the embedded local S3 upstream backed by this folder (default ./falcon-data when nothing names an upstream)' },
   'access-key': { type: 'string', help: 'access key id clients sign with (also FALCON_ACCESS_KEY_ID); a random pair is made and printed when no key is configured' },
   'secret-key': { type: 'string', help: 'secret key for --access-key (also FALCON_SECRET_ACCESS_KEY)' },
   'credentials-file': { type: 'string', help: 'file of client key pairs in the AWS credentials format ([name] aws_access_key_id= aws_secret_access_key=)' },
@@ -181,9 +181,9 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
   const maxUpstreamRequests = int('max-upstream-requests', 1, 100_000);
   const maxInFlightRequests = int('max-inflight-requests', 1, 1_000_000);
   const maxEventLoopDelayMs = int('max-event-loop-delay', 0, 600_000);
-  const region = env.AWS_REGION?.trim() && values['s3-region'] === undefined && env[envName('s3-region')] === undefined
-    ? env.AWS_REGION.trim()
-    : (str('s3-region') ?? 'us-east-1');
+  const regionGiven = given(values['s3-region']) ?? given(env[envName('s3-region')]);
+  const awsRegion = given(env.AWS_REGION) ?? given(env.AWS_DEFAULT_REGION);
+  const region = regionGiven === undefined && awsRegion !== undefined ? awsRegion : (str('s3-region') ?? 'us-east-1');
 
   const peers: string[] = [];
   for (const item of (str('peers') ?? '').split(',').map((p) => p.trim()).filter(Boolean)) {
@@ -212,8 +212,17 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
   if (localDir !== undefined && endpointText !== undefined) {
     errors.push('--local-upstream: cannot be combined with --s3-endpoint');
   }
+  // The embedded upstream runs only when asked for, or when nothing at all names an upstream: a
+  // region or AWS credentials from anywhere mean AWS S3, never a silent local store.
+  const upstreamGiven =
+    endpointText !== undefined ||
+    regionGiven !== undefined ||
+    awsRegion !== undefined ||
+    given(values['s3-force-path-style']) !== undefined ||
+    given(env[envName('s3-force-path-style')]) !== undefined ||
+    hasAwsConfiguration(env);
   const upstream: UpstreamConfig =
-    localDir !== undefined || (endpointText === undefined && !hasAwsCredentials(env))
+    localDir !== undefined || !upstreamGiven
       ? { kind: 'local', directory: resolve(localDir ?? 'falcon-data'), region }
       : { kind: 'remote', endpoint, region, forcePathStyle: bool('s3-force-path-style'), checksumTrailers: str('s3-checksum-trailers') === undefined || bool('s3-checksum-trailers') };
 
@@ -292,10 +301,23 @@ export function normalizePeer(text: string): string | undefined {
   return url.origin;
 }
 
-/** True when the standard AWS credential chain has something to find; then AWS S3 is the default upstream. */
-function hasAwsCredentials(env: NodeJS.ProcessEnv): boolean {
-  if (env.AWS_ACCESS_KEY_ID || env.AWS_PROFILE || env.AWS_WEB_IDENTITY_TOKEN_FILE) return true;
-  if (env.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI || env.AWS_CONTAINER_CREDENTIALS_FULL_URI) return true;
-  const file = env.AWS_SHARED_CREDENTIALS_FILE ?? join(homedir(), '.aws', 'credentials');
-  return existsSync(file);
+/** A flag or variable that was set to something (an empty value counts as unset). */
+function given(value: string | boolean | undefined): string | undefined {
+  if (value === undefined || value === false) return undefined;
+  const text = String(value).trim();
+  return text === '' ? undefined : text;
+}
+
+/**
+ * True when the AWS SDK's configuration or credential chain has something to find: credentials or a
+ * profile in the environment, web identity or container credentials, or the shared config and
+ * credentials files (which SSO and credential_process profiles live in). Then AWS S3 is the upstream.
+ */
+function hasAwsConfiguration(env: NodeJS.ProcessEnv): boolean {
+  const names = ['AWS_ACCESS_KEY_ID', 'AWS_PROFILE', 'AWS_WEB_IDENTITY_TOKEN_FILE', 'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI', 'AWS_CONTAINER_CREDENTIALS_FULL_URI'];
+  if (names.some((name) => given(env[name]) !== undefined)) return true;
+  const home = given(env.HOME) ?? homedir();
+  const credentials = given(env.AWS_SHARED_CREDENTIALS_FILE) ?? join(home, '.aws', 'credentials');
+  const config = given(env.AWS_CONFIG_FILE) ?? join(home, '.aws', 'config');
+  return existsSync(credentials) || existsSync(config);
 }

@@ -5,6 +5,8 @@ import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+/** tsx by absolute URL, so that the CLI (and the processes it forks) can run from any working directory. */
+const TSX = import.meta.resolve('tsx');
 
 export interface FalconProcess {
   url: string;
@@ -14,9 +16,9 @@ export interface FalconProcess {
 }
 
 /** Runs the falcon CLI in its own process and waits until it serves. */
-export async function startFalconProcess(args: string[], env: NodeJS.ProcessEnv = {}): Promise<FalconProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
-    cwd: REPO_ROOT,
+export async function startFalconProcess(args: string[], env: NodeJS.ProcessEnv = {}, options: { cwd?: string } = {}): Promise<FalconProcess> {
+  const child = spawn(process.execPath, ['--import', TSX, CLI, ...args], {
+    cwd: options.cwd ?? REPO_ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -46,7 +48,7 @@ export async function startFalconProcess(args: string[], env: NodeJS.ProcessEnv 
 
 /** Runs the CLI to completion, for flags that print and exit. */
 export async function runFalcon(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env } });
+  const child = spawn(process.execPath, ['--import', TSX, CLI, ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env } });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -99,4 +99,60 @@ describe('falcon CLI', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  describe('choosing the upstream', () => {
+    /** An environment in which the AWS SDK finds nothing: no keys, profiles, regions or shared files. */
+    function bareEnv(home: string): NodeJS.ProcessEnv {
+      return {
+        HOME: home,
+        AWS_ACCESS_KEY_ID: '',
+        AWS_SECRET_ACCESS_KEY: '',
+        AWS_PROFILE: '',
+        AWS_REGION: '',
+        AWS_DEFAULT_REGION: '',
+        AWS_CONFIG_FILE: join(home, 'no-config'),
+        AWS_SHARED_CREDENTIALS_FILE: join(home, 'no-credentials'),
+        AWS_EC2_METADATA_DISABLED: 'true',
+        FALCON_LOCAL_UPSTREAM: '',
+      };
+    }
+
+    test('with nothing naming an upstream, runs the embedded one in ./falcon-data and says so', async (t) => {
+      const dir = await mkdtemp(join(tmpdir(), 'falcon-choice-'));
+      t.after(() => rm(dir, { recursive: true, force: true }));
+      const falcon = await startFalconProcess(['--host', '127.0.0.1', '--port', '0', '--anonymous'], bareEnv(dir), { cwd: dir });
+      t.after(() => falcon.stop());
+      assert.match(falcon.output(), new RegExp(`upstream: embedded local S3 at http://127\\.0\\.0\\.1:\\d+, data in ${join(dir, 'falcon-data')}`));
+      assert.match(falcon.output(), /"upstreamKind":"local"/);
+    });
+
+    const remoteCases: Array<[string, string[], NodeJS.ProcessEnv, RegExp]> = [
+      ['--s3-region', ['--s3-region', 'eu-west-1'], {}, /AWS S3 in eu-west-1/],
+      ['AWS_REGION', [], { AWS_REGION: 'eu-west-1' }, /AWS S3 in eu-west-1/],
+      ['a profile in ~/.aws/config (SSO and credential_process live there)', [], {}, /AWS S3 in us-east-1/],
+    ];
+    for (const [what, args, env, upstream] of remoteCases) {
+      test(`${what} selects AWS S3 even without credentials in the environment, never the embedded store`, async (t) => {
+        const dir = await mkdtemp(join(tmpdir(), 'falcon-choice-'));
+        t.after(() => rm(dir, { recursive: true, force: true }));
+        const base = bareEnv(dir);
+        if (args.length === 0 && Object.keys(env).length === 0) {
+          const { writeFile } = await import('node:fs/promises');
+          await writeFile(join(dir, 'config'), '[default]\ncredential_process = /bin/false\n');
+          base.AWS_CONFIG_FILE = join(dir, 'config');
+        }
+        const falcon = await startFalconProcess(['--host', '127.0.0.1', '--port', '0', '--anonymous', ...args], { ...base, ...env }, { cwd: dir });
+        t.after(() => falcon.stop());
+        assert.match(falcon.output(), upstream);
+        assert.match(falcon.output(), /"upstreamKind":"remote"/);
+        assert.doesNotMatch(falcon.output(), /embedded local S3/);
+        // Without credentials a write cannot succeed, and it certainly does not land on local disk.
+        const put = await fetch(`${falcon.url}/demo-bucket/key`, { method: 'PUT', body: 'x' });
+        assert.notEqual(put.status, 200);
+        await put.arrayBuffer();
+        const { existsSync } = await import('node:fs');
+        assert.equal(existsSync(join(dir, 'falcon-data')), false);
+      });
+    }
+  });
 });
