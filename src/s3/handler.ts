@@ -96,7 +96,9 @@ export function createS3Handler(options: S3HandlerOptions): S3Handler {
     let s3: S3Request | undefined;
     try {
       s3 = parseS3Request(req.method ?? 'GET', req.url ?? '/', req.headers, domain);
-      const signature = auth.authenticate(req);
+      // A browser's CORS preflight carries no credentials by design: the upstream answers it from the
+      // bucket's CORS configuration.
+      const signature = isCorsPreflight(req) ? undefined : auth.authenticate(req);
       // Only now may a client waiting on "Expect: 100-continue" send its body: a rejected one never does.
       continueIfExpected(req, res);
       const { bucket, key } = s3;
@@ -109,6 +111,10 @@ export function createS3Handler(options: S3HandlerOptions): S3Handler {
       sendS3Error(res, err, { method: req.method ?? 'GET', resource: s3?.resource ?? '/', requestId, logger });
     }
   };
+}
+
+function isCorsPreflight(req: IncomingMessage): boolean {
+  return req.method === 'OPTIONS' && req.headers.origin !== undefined && req.headers['access-control-request-method'] !== undefined;
 }
 
 /** Writes that can change what GetObject returns for the key; UploadPart only stages a part. */
