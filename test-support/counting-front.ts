@@ -9,7 +9,9 @@ export type Fault =
   /** Answers with this status and an S3 XML error without asking the upstream. */
   | { kind: 'status'; statusCode: number; code: string }
   /** Relays the body in `pieces` parts, `gapMs` apart, so a test can see bytes arrive before the end. */
-  | { kind: 'slow-body'; pieces: number; gapMs: number };
+  | { kind: 'slow-body'; pieces: number; gapMs: number }
+  /** Relays the answer chunked, without its Content-Length. */
+  | { kind: 'no-content-length' };
 
 export interface FaultRule {
   method?: string;
@@ -102,6 +104,12 @@ export class CountingFront {
 
   private async relay(upstreamRes: IncomingMessage, res: ServerResponse, fault: Fault | undefined): Promise<void> {
     upstreamRes.on('error', () => res.destroy());
+    if (fault?.kind === 'no-content-length') {
+      const { 'content-length': _length, ...headers } = upstreamRes.headers;
+      res.writeHead(upstreamRes.statusCode ?? 502, { ...headers, 'transfer-encoding': 'chunked' });
+      upstreamRes.pipe(res);
+      return;
+    }
     res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
     if (fault?.kind !== 'truncate' && fault?.kind !== 'slow-body') {
       upstreamRes.pipe(res);
