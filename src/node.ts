@@ -158,7 +158,7 @@ export async function createNode(config: Config, logger: Logger, overrides: Node
     if (!isVirtualHost(req) && path.startsWith(INTERNAL_PREFIX)) {
       continueIfExpected(req, res);
       if (path.startsWith(PEER_PREFIX)) {
-        if (peerRoutes) void peerRoutes(req, res, path, requestId);
+        if (peerRoutes) settle(peerRoutes(req, res, path, requestId), res, requestId);
         else {
           res.writeHead(404);
           res.end();
@@ -171,7 +171,18 @@ export async function createNode(config: Config, logger: Logger, overrides: Node
       app(req, res);
       return;
     }
-    void s3(req, res, requestId);
+    settle(s3(req, res, requestId), res, requestId);
+  }
+
+  /**
+   * The route handlers answer their own errors; should one still reject, the request is cut here and
+   * logged rather than left as an unhandled rejection, which would end the process.
+   */
+  function settle(handling: Promise<void>, res: ServerResponse, requestId: string): void {
+    handling.catch((err: unknown) => {
+      logger.error({ err, requestId }, 'request handler failed');
+      res.destroy();
+    });
   }
 
   return {
