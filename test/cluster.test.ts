@@ -128,6 +128,40 @@ describe('a three-node cluster', () => {
     await inval.body.dump();
   });
 
+  test('refuses a replayed peer request: the same signed headers are accepted once', async (t) => {
+    const { c, agent } = await threeNodes(t);
+    const auth = new PeerAuth(CLUSTER_SECRET);
+    const path = '/_falcon/peer/object?bucket=test&key=absent';
+    const read = auth.sign('GET', path);
+    const body = JSON.stringify({ keys: [['test', uniqueKey('replayed')]] });
+    const invalidation = auth.sign('POST', '/_falcon/peer/invalidate', body);
+    const send = async (method: 'GET' | 'POST', target: string, headers: Record<string, string>, payload?: string) => {
+      const res = await request(`${c.urls[0]}${target}`, { method, headers, body: payload, dispatcher: agent });
+      await res.body.dump();
+      return res.statusCode;
+    };
+    assert.equal(await send('GET', path, read), 404, 'the original read reaches the route');
+    assert.equal(await send('POST', '/_falcon/peer/invalidate', invalidation, body), 204, 'the original invalidation is applied');
+    assert.equal(await send('GET', path, read), 403, 'the read replayed');
+    assert.equal(await send('POST', '/_falcon/peer/invalidate', invalidation, body), 403, 'the invalidation replayed');
+  });
+
+  test('refuses a captured invalidation MAC sent with another body, and drops nothing', async (t) => {
+    const { c, agent, seed, get } = await threeNodes(t);
+    const key = uniqueKey('kept');
+    await seed(key, 'cached');
+    const owner = c.ownerIndex('test', key);
+    assert.equal((await get(owner, key)).body.toString(), 'cached');
+    const captured = new PeerAuth(CLUSTER_SECRET).sign('POST', '/_falcon/peer/invalidate', JSON.stringify({ keys: [['test', 'harmless']] }));
+    const forged = JSON.stringify({ keys: [['test', key], ...Array.from({ length: 1000 }, (_, i) => ['test', `other-${i}`])] });
+    const res = await request(`${c.urls[owner]}/_falcon/peer/invalidate`, { method: 'POST', headers: captured, body: forged, dispatcher: agent });
+    assert.equal(res.statusCode, 403);
+    await res.body.dump();
+    const again = await get(owner, key);
+    assert.equal(again.headers['x-cache'], 'HIT', 'the key stayed cached');
+    assert.equal(c.front.count('GET', `/test/${key}`), 1);
+  });
+
   test('a killed node fails no client request: reads and writes go on through the others', async (t) => {
     const { c, agent, seed, get } = await threeNodes(t);
     const keys = Array.from({ length: 30 }, () => uniqueKey('survive'));

@@ -91,7 +91,7 @@ export class PeerClient {
   }
 
   private async send(peer: string, method: 'GET' | 'POST', path: string, body?: string) {
-    const headers: Record<string, string> = { ...this.options.auth.sign(method, path) };
+    const headers: Record<string, string> = { ...this.options.auth.sign(method, path, body) };
     if (body !== undefined) headers['content-type'] = 'application/json';
     try {
       return await this.agent.request({ origin: peer, path, method, headers, body });
