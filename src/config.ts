@@ -46,6 +46,7 @@ export const FLAGS = {
   verbose: { type: 'boolean', default: false, help: 'log every request (debug level)' },
   version: { type: 'boolean', default: false, help: 'print the version and exit' },
   help: { type: 'boolean', default: false, help: 'print this help and exit' },
+  'advertise-url': { type: 'string', help: 'this node\'s URL as the other nodes reach it (its entry in --peers) when --host and --port do not identify it, e.g. behind a TLS sidecar or a port mapping' },
 } as const satisfies Record<string, FlagSpec>;
 
 export type FlagName = keyof typeof FLAGS;
@@ -59,6 +60,8 @@ export interface ClusterConfig {
   readonly peersDns: { readonly name: string; readonly intervalMs: number; readonly servers: readonly string[] } | undefined;
   readonly secret: string;
   readonly peerTimeoutMs: number;
+  /** This node's own entry in --peers, when set with --advertise-url. */
+  readonly advertiseUrl: string | undefined;
 }
 
 export interface Config {
@@ -217,6 +220,10 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
   }
   const legacyToken = str('legacy-token');
 
+  const advertiseText = str('advertise-url');
+  const advertiseUrl = advertiseText === undefined ? undefined : normalizePeer(advertiseText);
+  if (advertiseText !== undefined && advertiseUrl === undefined) errors.push(`--advertise-url: "${advertiseText}" is not a valid http(s) URL`);
+
   const verbose = bool('verbose');
   const allowAnonymous = bool('anonymous');
   const legacyEnabled = !bool('no-legacy');
@@ -232,6 +239,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
             : { name: peersDnsName, intervalMs: dnsIntervalS * 1000, servers: Object.freeze(dnsServers) },
         secret: secret ?? '',
         peerTimeoutMs,
+        advertiseUrl,
       })
     : undefined;
   const hotCacheBytes = cluster === undefined ? 0 : Math.min(maxCacheBytes - MIB, hotCacheMiB === undefined ? Math.floor(maxCacheBytes / 8) : hotCacheMiB * MIB);

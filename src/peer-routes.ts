@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { readBounded } from './cache/object-fill.js';
 import type { PeerAuth } from './cache/peer-auth.js';
-import { PEER_INVALIDATE_PATH, PEER_OBJECT_PATH, UPSTREAM_ERROR_HEADER } from './cache/peer-client.js';
+import { PEER_FLUSH_PATH, PEER_INVALIDATE_PATH, PEER_OBJECT_PATH, UPSTREAM_ERROR_HEADER } from './cache/peer-client.js';
 import { S3Error } from './errors.js';
 import { drainBody } from './http/discard-body.js';
 import { type Gateway, objectBytes } from './gateway.js';
@@ -21,7 +21,7 @@ export interface PeerRoutesOptions {
 
 export type PeerRoutes = (req: IncomingMessage, res: ServerResponse, path: string, requestId: string) => Promise<void>;
 
-/** The internal API other nodes call: read an object as its owner, and drop keys from the caches. */
+/** The internal API other nodes call: read an object as its owner, and drop keys (or everything) from the caches. */
 export function createPeerRoutes(options: PeerRoutesOptions): PeerRoutes {
   const { gateway, auth, logger } = options;
 
@@ -80,6 +80,14 @@ export function createPeerRoutes(options: PeerRoutesOptions): PeerRoutes {
     res.end();
   }
 
+  /** A peer that could not reach this node missed more invalidations than it kept: nothing cached here is trusted. */
+  function flush(res: ServerResponse): void {
+    gateway.invalidateAll();
+    logger.warn('cache dropped: a peer could not reach this node for a while and missed too many invalidations');
+    res.writeHead(204);
+    res.end();
+  }
+
   function refuse(req: IncomingMessage, res: ServerResponse, path: string, reason: string): void {
     logger.warn({ remote: req.socket.remoteAddress, path, method: req.method, reason }, 'peer request refused');
     drainBody(req);
@@ -104,6 +112,7 @@ export function createPeerRoutes(options: PeerRoutesOptions): PeerRoutes {
     if (!admitted.ok) return refuse(req, res, path, admitted.reason);
     if (method === 'GET' && path === PEER_OBJECT_PATH) return serveObject(url, res, requestId);
     if (method === 'POST' && path === PEER_INVALIDATE_PATH) return invalidate(body, res);
+    if (method === 'POST' && path === PEER_FLUSH_PATH) return flush(res);
     return plain(res, 404, 'no such peer route');
   };
 }

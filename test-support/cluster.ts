@@ -2,22 +2,40 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
+import { type Logger, pino } from 'pino';
 import { objectKey } from '../src/cache/object-cache.js';
 import { RendezvousRing } from '../src/cache/ring.js';
 import { type RunningGateway, startGateway } from '../src/server.js';
 import { LOCAL_UPSTREAM_CREDENTIALS, startLocalUpstream } from '../src/upstream/local-upstream.js';
 import { CountingFront } from './counting-front.js';
 import { CLIENT_AUTH_FLAGS, testConfig } from './harness.js';
+import { TcpProxy } from './tcp-proxy.js';
 
 export const CLUSTER_SECRET = 'test-cluster-secret-0123456789';
 
+export interface ClusterOptions {
+  /** More --peers entries that are no node of this cluster (a dead or black-holed peer). */
+  extraPeers?: string[];
+  /**
+   * Nodes the others reach through a TcpProxy (listed in --peers by the proxy's URL, with
+   * --advertise-url), so a test can cut them off from their peers and bring them back.
+   */
+  proxied?: number[];
+  /** Every node's logger; silent by default. */
+  logger?: Logger;
+}
+
 export interface TestCluster {
   nodes: Array<RunningGateway | undefined>;
+  /** The URL clients use for each node. */
   urls: string[];
+  /** The URL peers use for each node: its own, or its proxy's. */
+  peerUrls: string[];
+  /** The proxy of each node in `proxied`. */
+  proxies: Map<number, TcpProxy>;
   front: CountingFront;
   upstreamEndpoint: URL;
-  /** Index of the node that owns bucket/key while all nodes are up. */
+  /** Index of the node that owns bucket/key while all nodes are up (-1 for an extra peer). */
   ownerIndex(bucket: string, key: string): number;
   /** Stops one node, as if its process died. */
   kill(index: number): Promise<void>;
@@ -38,19 +56,26 @@ export async function freePorts(count: number): Promise<number[]> {
 }
 
 /** N Falcon nodes on loopback ports sharing one real upstream behind a counting front. */
-export async function startCluster(size: number, flags: string[] = []): Promise<TestCluster> {
+export async function startCluster(size: number, flags: string[] = [], options: ClusterOptions = {}): Promise<TestCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'falcon-cluster-'));
   const upstream = await startLocalUpstream(dir, ['test']);
   const front = await new CountingFront(upstream.endpoint).start();
   const ports = await freePorts(size);
   const urls = ports.map((p) => `http://127.0.0.1:${p}`);
+  const proxies = new Map<number, TcpProxy>();
+  for (const index of options.proxied ?? []) {
+    proxies.set(index, await new TcpProxy({ host: '127.0.0.1', port: ports[index] as number }).start());
+  }
+  const peerUrls = urls.map((url, i) => proxies.get(i)?.url ?? url);
+  const members = [...peerUrls, ...(options.extraPeers ?? [])];
   const nodes: Array<RunningGateway | undefined> = await Promise.all(
-    ports.map((port) =>
+    ports.map((port, i) =>
       startGateway(
         testConfig([
           '--host', '127.0.0.1',
           '--port', String(port),
-          '--peers', urls.join(','),
+          '--peers', members.join(','),
+          ...(proxies.has(i) ? ['--advertise-url', peerUrls[i] as string] : []),
           '--cluster-secret', CLUSTER_SECRET,
           '--s3-endpoint', front.url,
           '--s3-force-path-style',
@@ -60,24 +85,27 @@ export async function startCluster(size: number, flags: string[] = []): Promise<
           ...CLIENT_AUTH_FLAGS,
           ...flags,
         ]),
-        pino({ level: 'silent' }),
+        options.logger ?? pino({ level: 'silent' }),
         { credentials: async () => LOCAL_UPSTREAM_CREDENTIALS },
       ),
     ),
   );
-  const ring = new RendezvousRing(urls);
+  const ring = new RendezvousRing(members);
   return {
     nodes,
     urls,
+    peerUrls,
+    proxies,
     front,
     upstreamEndpoint: upstream.endpoint,
-    ownerIndex: (bucket, key) => urls.indexOf(ring.owner(objectKey(bucket, key)) ?? ''),
+    ownerIndex: (bucket, key) => peerUrls.indexOf(ring.owner(objectKey(bucket, key)) ?? ''),
     async kill(index) {
       await nodes[index]?.close();
       nodes[index] = undefined;
     },
     async close() {
       await Promise.all(nodes.map((n) => n?.close()));
+      await Promise.all([...proxies.values()].map((p) => p.close()));
       await front.close();
       await upstream.close();
       await rm(dir, { recursive: true, force: true });

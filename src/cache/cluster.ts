@@ -2,11 +2,13 @@ import type { UpstreamResponse } from '../upstream/upstream.js';
 import type { InvalidationFanout } from './invalidation.js';
 import type { Membership } from './membership.js';
 import type { PeerClient } from './peer-client.js';
+import type { PeerHealth } from './peer-health.js';
 import { RendezvousRing } from './ring.js';
 
 export interface ClusterOptions {
   membership: Membership;
   peers: PeerClient;
+  health: PeerHealth;
   fanout: InvalidationFanout;
 }
 
@@ -43,6 +45,7 @@ export class Cluster {
 
   async close(): Promise<void> {
     this.options.membership.close();
+    this.options.health.close();
     this.options.fanout.close();
     await this.options.peers.close();
   }
