@@ -21,6 +21,7 @@ import { createS3Handler } from './s3/handler.js';
 import { setUpCluster } from './cluster-setup.js';
 import { LOCAL_UPSTREAM_CREDENTIALS, type LocalUpstream, startLocalUpstream } from './upstream/local-upstream.js';
 import { type CredentialProvider, S3Upstream } from './upstream/s3-upstream.js';
+import { HealthTrackedUpstream } from './upstream/upstream-health.js';
 import { VERSION } from './version.js';
 
 export interface RunningGateway {
@@ -40,7 +41,9 @@ export interface RunningGateway {
 }
 
 /** Legacy and internal routes; every other request is S3. Bucket names cannot start with '_'. */
-const LEGACY_ROUTES = new Set(['GET /get', 'POST /upload', 'POST /invalidate', 'GET /healthz', 'HEAD /healthz']);
+const LEGACY_ROUTES = new Set(['GET /get', 'POST /upload', 'POST /invalidate', 'GET /healthz', 'HEAD /healthz', 'GET /readyz', 'HEAD /readyz']);
+/** Probes that answer even with the legacy routes turned off. */
+const PROBES = new Set(['/healthz', '/readyz']);
 const INTERNAL_PREFIX = '/_falcon/';
 const PEER_PREFIX = '/_falcon/peer/';
 
@@ -91,7 +94,7 @@ export async function startGateway(config: Config, logger: Logger, overrides: Ga
     bytes: () => cache.bytes + (hotCache?.bytes ?? 0),
     entries: () => cache.entries + (hotCache?.entries ?? 0),
   });
-  const upstream = new S3Upstream({
+  const s3Upstream = new S3Upstream({
     endpoint,
     region: config.upstream.region,
     forcePathStyle,
@@ -99,6 +102,7 @@ export async function startGateway(config: Config, logger: Logger, overrides: Ga
     credentials,
     onRequest: (method) => metrics.upstreamRequests.inc({ method }),
   });
+  const upstream = new HealthTrackedUpstream(s3Upstream, { logger: logger.child({ module: 'upstream' }) });
   const gateway = new Gateway({
     cache,
     hotCache,
@@ -123,6 +127,11 @@ export async function startGateway(config: Config, logger: Logger, overrides: Ga
       hotCache: hotCache && { bytes: hotCache.bytes, entries: hotCache.entries, maxBytes: config.hotCacheBytes },
       cluster: cluster?.status(),
     });
+  });
+  app.get('/readyz', (_req, res) => {
+    const state = upstream.reachability();
+    if (state.reachable) res.json({ ready: true });
+    else res.status(503).json({ ready: false, reason: state.reason, since: new Date(state.sinceMs).toISOString() });
   });
   app.use(
     createLegacyRouter({
@@ -172,7 +181,7 @@ export async function startGateway(config: Config, logger: Logger, overrides: Ga
       } else app(req, res);
       return;
     }
-    if (!isVirtualHost(req) && (path === '/healthz' || config.legacy.enabled) && LEGACY_ROUTES.has(`${req.method} ${path}`)) {
+    if (!isVirtualHost(req) && (PROBES.has(path) || config.legacy.enabled) && LEGACY_ROUTES.has(`${req.method} ${path}`)) {
       continueIfExpected(req, res);
       app(req, res);
       return;
