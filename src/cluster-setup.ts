@@ -19,7 +19,7 @@ export async function setUpCluster(config: ClusterConfig, host: string, port: nu
   const auth = new PeerAuth(config.secret);
   // A peer in back-off is probed by delivering the invalidations it missed, so it is up again only once it has them.
   const health: PeerHealth = new PeerHealth({ logger: log, probe: (peer): Promise<void> => fanout.deliverMissed(peer) });
-  const peers = new PeerClient({ auth, health, timeoutMs: config.peerTimeoutMs });
+  const peers = new PeerClient({ auth, health, timeoutMs: config.peerTimeoutMs, ca: config.peerCa });
   const listening = selfMatcher(host, port);
   const membership = new Membership({
     staticPeers: config.peers,

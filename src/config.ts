@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -46,6 +46,7 @@ export const FLAGS = {
   verbose: { type: 'boolean', default: false, help: 'log every request (debug level)' },
   version: { type: 'boolean', default: false, help: 'print the version and exit' },
   help: { type: 'boolean', default: false, help: 'print this help and exit' },
+  'peer-ca': { type: 'string', help: 'PEM file of the CA certificates trusted for https:// peers, instead of the system\'s' },
   'advertise-url': { type: 'string', help: 'this node\'s URL as the other nodes reach it (its entry in --peers) when --host and --port do not identify it, e.g. behind a TLS sidecar or a port mapping' },
 } as const satisfies Record<string, FlagSpec>;
 
@@ -62,6 +63,8 @@ export interface ClusterConfig {
   readonly peerTimeoutMs: number;
   /** This node's own entry in --peers, when set with --advertise-url. */
   readonly advertiseUrl: string | undefined;
+  /** PEM of the CAs trusted for https:// peers (--peer-ca); the system's when undefined. */
+  readonly peerCa: string | undefined;
 }
 
 export interface Config {
@@ -223,6 +226,16 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
   const advertiseText = str('advertise-url');
   const advertiseUrl = advertiseText === undefined ? undefined : normalizePeer(advertiseText);
   if (advertiseText !== undefined && advertiseUrl === undefined) errors.push(`--advertise-url: "${advertiseText}" is not a valid http(s) URL`);
+  const peerCaFile = str('peer-ca');
+  let peerCa: string | undefined;
+  if (peerCaFile !== undefined) {
+    try {
+      peerCa = readFileSync(peerCaFile, 'utf8');
+      if (!peerCa.includes('-----BEGIN CERTIFICATE-----')) errors.push(`--peer-ca: ${peerCaFile} holds no PEM certificate`);
+    } catch (err) {
+      errors.push(`--peer-ca: ${(err as Error).message}`);
+    }
+  }
 
   const verbose = bool('verbose');
   const allowAnonymous = bool('anonymous');
@@ -240,6 +253,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
         secret: secret ?? '',
         peerTimeoutMs,
         advertiseUrl,
+        peerCa,
       })
     : undefined;
   const hotCacheBytes = cluster === undefined ? 0 : Math.min(maxCacheBytes - MIB, hotCacheMiB === undefined ? Math.floor(maxCacheBytes / 8) : hotCacheMiB * MIB);

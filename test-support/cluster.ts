@@ -9,7 +9,6 @@ import { type RunningGateway, startGateway } from '../src/server.js';
 import { LOCAL_UPSTREAM_CREDENTIALS, startLocalUpstream } from '../src/upstream/local-upstream.js';
 import { CountingFront } from './counting-front.js';
 import { CLIENT_AUTH_FLAGS, testConfig } from './harness.js';
-import { TcpProxy } from './tcp-proxy.js';
 
 export const CLUSTER_SECRET = 'test-cluster-secret-0123456789';
 
@@ -17,22 +16,25 @@ export interface ClusterOptions {
   /** More --peers entries that are no node of this cluster (a dead or black-holed peer). */
   extraPeers?: string[];
   /**
-   * Nodes the others reach through a TcpProxy (listed in --peers by the proxy's URL, with
-   * --advertise-url), so a test can cut them off from their peers and bring them back.
+   * Something in front of a node's peer traffic (a proxy a test can cut, a TLS sidecar), by node
+   * index: the others reach the node at the front's URL, which it knows from --advertise-url.
    */
-  proxied?: number[];
+  fronts?: Record<number, (nodePort: number) => Promise<PeerFront>>;
   /** Every node's logger; silent by default. */
   logger?: Logger;
+}
+
+export interface PeerFront {
+  url: string;
+  close(): Promise<void>;
 }
 
 export interface TestCluster {
   nodes: Array<RunningGateway | undefined>;
   /** The URL clients use for each node. */
   urls: string[];
-  /** The URL peers use for each node: its own, or its proxy's. */
+  /** The URL peers use for each node: its own, or its front's. */
   peerUrls: string[];
-  /** The proxy of each node in `proxied`. */
-  proxies: Map<number, TcpProxy>;
   front: CountingFront;
   upstreamEndpoint: URL;
   /** Index of the node that owns bucket/key while all nodes are up (-1 for an extra peer). */
@@ -62,11 +64,11 @@ export async function startCluster(size: number, flags: string[] = [], options: 
   const front = await new CountingFront(upstream.endpoint).start();
   const ports = await freePorts(size);
   const urls = ports.map((p) => `http://127.0.0.1:${p}`);
-  const proxies = new Map<number, TcpProxy>();
-  for (const index of options.proxied ?? []) {
-    proxies.set(index, await new TcpProxy({ host: '127.0.0.1', port: ports[index] as number }).start());
+  const fronts = new Map<number, PeerFront>();
+  for (const [index, start] of Object.entries(options.fronts ?? {})) {
+    fronts.set(Number(index), await start(ports[Number(index)] as number));
   }
-  const peerUrls = urls.map((url, i) => proxies.get(i)?.url ?? url);
+  const peerUrls = urls.map((url, i) => fronts.get(i)?.url ?? url);
   const members = [...peerUrls, ...(options.extraPeers ?? [])];
   const nodes: Array<RunningGateway | undefined> = await Promise.all(
     ports.map((port, i) =>
@@ -75,7 +77,7 @@ export async function startCluster(size: number, flags: string[] = [], options: 
           '--host', '127.0.0.1',
           '--port', String(port),
           '--peers', members.join(','),
-          ...(proxies.has(i) ? ['--advertise-url', peerUrls[i] as string] : []),
+          ...(fronts.has(i) ? ['--advertise-url', peerUrls[i] as string] : []),
           '--cluster-secret', CLUSTER_SECRET,
           '--s3-endpoint', front.url,
           '--s3-force-path-style',
@@ -95,7 +97,6 @@ export async function startCluster(size: number, flags: string[] = [], options: 
     nodes,
     urls,
     peerUrls,
-    proxies,
     front,
     upstreamEndpoint: upstream.endpoint,
     ownerIndex: (bucket, key) => peerUrls.indexOf(ring.owner(objectKey(bucket, key)) ?? ''),
@@ -105,7 +106,7 @@ export async function startCluster(size: number, flags: string[] = [], options: 
     },
     async close() {
       await Promise.all(nodes.map((n) => n?.close()));
-      await Promise.all([...proxies.values()].map((p) => p.close()));
+      await Promise.all([...fronts.values()].map((f) => f.close()));
       await front.close();
       await upstream.close();
       await rm(dir, { recursive: true, force: true });

@@ -9,6 +9,7 @@ import { uniqueKey } from '../test-support/bytes.js';
 import { type ClusterOptions, freePorts, startCluster, type TestCluster } from '../test-support/cluster.js';
 import { sdkClient } from '../test-support/harness.js';
 import { LogCapture } from '../test-support/log-capture.js';
+import { TcpProxy } from '../test-support/tcp-proxy.js';
 
 const WRITES = 40;
 
@@ -19,6 +20,15 @@ interface Running {
   put(node: number, key: string, body: string): Promise<number>;
   /** Peers a node has in back-off, from its status page. */
   down(node: number): Promise<string[]>;
+}
+
+/** Cluster options putting a proxy a test can cut before node 2's peer traffic. */
+function proxyBeforeNode2(): { options: ClusterOptions; proxy: () => TcpProxy } {
+  let proxy: TcpProxy | undefined;
+  const options: ClusterOptions = {
+    fronts: { 2: async (port) => (proxy = await new TcpProxy({ host: '127.0.0.1', port }).start()) },
+  };
+  return { options, proxy: () => proxy as TcpProxy };
 }
 
 async function cluster(t: TestContext, size: number, options: ClusterOptions): Promise<Running> {
@@ -97,7 +107,8 @@ test(`a dead peer (connection refused) costs a few log lines over ${WRITES} writ
 });
 
 test('a peer cut off during writes gets the invalidations it missed when it is back, and serves no stale bytes', async (t) => {
-  const run = await cluster(t, 3, { proxied: [2] });
+  const cut = proxyBeforeNode2();
+  const run = await cluster(t, 3, cut.options);
   const { c } = run;
   const changed = uniqueKey('changed');
   const deleted = uniqueKey('deleted');
@@ -105,8 +116,7 @@ test('a peer cut off during writes gets the invalidations it missed when it is b
   await run.seed(deleted, 'v1');
   for (const key of [changed, deleted]) assert.equal((await run.get(2, key)).body, 'v1');
 
-  const proxy = c.proxies.get(2);
-  assert.ok(proxy);
+  const proxy = cut.proxy();
   proxy.blackHole();
   assert.equal(await run.put(0, changed, 'v2'), 200);
   const del = await request(`${c.urls[0]}/test/${deleted}`, { method: 'DELETE' });
@@ -121,7 +131,8 @@ test('a peer cut off during writes gets the invalidations it missed when it is b
 });
 
 test('a peer that missed more invalidations than are kept for it drops its whole cache when it is back', async (t) => {
-  const run = await cluster(t, 3, { proxied: [2] });
+  const cut = proxyBeforeNode2();
+  const run = await cluster(t, 3, cut.options);
   const { c } = run;
   // Owned by node 2, so no other node keeps a copy it could hand back.
   let key = uniqueKey('flushed');
@@ -129,8 +140,7 @@ test('a peer that missed more invalidations than are kept for it drops its whole
   await run.seed(key, 'v1');
   assert.equal((await run.get(2, key)).body, 'v1');
 
-  const proxy = c.proxies.get(2);
-  assert.ok(proxy);
+  const proxy = cut.proxy();
   proxy.blackHole();
   // Changed behind Falcon's back: no invalidation names it, only a whole-cache drop can make node 2 read it again.
   await run.seed(key, 'v2');

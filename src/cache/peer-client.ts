@@ -26,6 +26,8 @@ export interface PeerClientOptions {
   health: PeerHealth;
   /** Connect and response-header timeout for peer requests. */
   timeoutMs: number;
+  /** PEM of the CAs trusted for https:// peers, instead of the system's. */
+  ca?: string;
 }
 
 export interface PeerRequestOptions {
@@ -44,7 +46,7 @@ export class PeerClient {
 
   constructor(private readonly options: PeerClientOptions) {
     this.agent = new Agent({
-      connect: { timeout: options.timeoutMs },
+      connect: { timeout: options.timeoutMs, ...(options.ca === undefined ? {} : { ca: options.ca }) },
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,
       keepAliveTimeout: 30_000,
