@@ -5,6 +5,7 @@ import { InvalidationFanout } from './cache/invalidation.js';
 import { Membership } from './cache/membership.js';
 import { PeerAuth } from './cache/peer-auth.js';
 import { PeerClient } from './cache/peer-client.js';
+import { PeerHealth } from './cache/peer-health.js';
 import type { ClusterConfig } from './config.js';
 
 export interface ClusterSetup {
@@ -16,18 +17,21 @@ export interface ClusterSetup {
 export async function setUpCluster(config: ClusterConfig, host: string, port: number, logger: Logger): Promise<ClusterSetup> {
   const log = logger.child({ module: 'peers' });
   const auth = new PeerAuth(config.secret);
-  const peers = new PeerClient({ auth, timeoutMs: config.peerTimeoutMs, logger: log });
+  // A peer in back-off is probed by delivering the invalidations it missed, so it is up again only once it has them.
+  const health: PeerHealth = new PeerHealth({ logger: log, probe: (peer): Promise<void> => fanout.deliverMissed(peer) });
+  const peers = new PeerClient({ auth, health, timeoutMs: config.peerTimeoutMs, ca: config.peerCa });
+  const listening = selfMatcher(host, port);
   const membership = new Membership({
     staticPeers: config.peers,
-    isSelf: selfMatcher(host, port),
-    fallbackSelf: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    isSelf: (origin) => origin === config.advertiseUrl || listening(origin),
+    fallbackSelf: config.advertiseUrl ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
     dns: config.peersDns && { ...config.peersDns, port },
     logger: log,
   });
   await membership.start();
   const fanout = new InvalidationFanout({ peers, others: () => membership.others(), logger: log });
   log.info({ self: membership.self, members: membership.members() }, 'cluster members');
-  return { cluster: new Cluster({ membership, peers, fanout }), auth };
+  return { cluster: new Cluster({ membership, peers, health, fanout }), auth };
 }
 
 const WILDCARDS = new Set(['0.0.0.0', '::', '']);

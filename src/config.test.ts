@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseConfig } from './config.js';
 
@@ -79,4 +82,19 @@ test('reads client keys from flags, the environment and a credentials file, and 
   assert.match(JSON.stringify(missing), /--credentials-file/);
   assert.equal(config(['--anonymous']).allowAnonymous, true);
   assert.deepEqual(config(['--no-legacy', '--legacy-token', 't']).legacy, { enabled: false, token: 't' });
+});
+
+test('reads --advertise-url and --peer-ca into the cluster settings, and reports bad ones', (t) => {
+  const cluster = ['--peers', 'https://a:8443,https://b:8443', '--cluster-secret', 'a-long-shared-secret'];
+  const dir = mkdtempSync(join(tmpdir(), 'falcon-config-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const pem = join(dir, 'ca.pem');
+  writeFileSync(pem, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+  const c = config([...cluster, '--advertise-url', 'https://a:8443/', '--peer-ca', pem]);
+  assert.equal(c.cluster?.advertiseUrl, 'https://a:8443');
+  assert.match(c.cluster?.peerCa ?? '', /BEGIN CERTIFICATE/);
+  assert.equal(config(cluster).cluster?.peerCa, undefined);
+  const bad = parseConfig([...cluster, '--advertise-url', 'ftp://x', '--peer-ca', '/nonexistent/ca.pem'], {});
+  assert.equal(bad.kind, 'error');
+  assert.match(JSON.stringify(bad), /--advertise-url.*--peer-ca/);
 });

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -47,10 +47,12 @@ export const FLAGS = {
   'shutdown-grace': { type: 'int', default: 10, help: 'seconds requests in flight may take to finish after SIGTERM/SIGINT' },
   'max-upstream-requests': { type: 'int', default: 256, help: 'requests open against the upstream at once; as many more may wait up to --timeout, the rest get 503 SlowDown' },
   'max-inflight-requests': { type: 'int', default: 1024, help: 'requests answered at once; more get 503 SlowDown' },
-  'max-event-loop-delay': { type: 'int', default: 500, help: 'mean event-loop delay in ms (over a second) past which new requests get 503 SlowDown; 0 = off' },
+  'max-event-loop-delay': { type: 'int', default: 0, help: 'mean event-loop delay in ms (over a second) past which new requests get 503 SlowDown; 0 = off' },
   verbose: { type: 'boolean', default: false, help: 'log every request (debug level)' },
   version: { type: 'boolean', default: false, help: 'print the version and exit' },
   help: { type: 'boolean', default: false, help: 'print this help and exit' },
+  'peer-ca': { type: 'string', help: 'PEM file of the CA certificates trusted for https:// peers, instead of the system\'s' },
+  'advertise-url': { type: 'string', help: 'this node\'s URL as the other nodes reach it (its entry in --peers) when --host and --port do not identify it, e.g. behind a TLS sidecar or a port mapping' },
 } as const satisfies Record<string, FlagSpec>;
 
 export type FlagName = keyof typeof FLAGS;
@@ -64,6 +66,10 @@ export interface ClusterConfig {
   readonly peersDns: { readonly name: string; readonly intervalMs: number; readonly servers: readonly string[] } | undefined;
   readonly secret: string;
   readonly peerTimeoutMs: number;
+  /** This node's own entry in --peers, when set with --advertise-url. */
+  readonly advertiseUrl: string | undefined;
+  /** PEM of the CAs trusted for https:// peers (--peer-ca); the system's when undefined. */
+  readonly peerCa: string | undefined;
 }
 
 export interface Config {
@@ -241,6 +247,20 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
   }
   const legacyToken = str('legacy-token');
 
+  const advertiseText = str('advertise-url');
+  const advertiseUrl = advertiseText === undefined ? undefined : normalizePeer(advertiseText);
+  if (advertiseText !== undefined && advertiseUrl === undefined) errors.push(`--advertise-url: "${advertiseText}" is not a valid http(s) URL`);
+  const peerCaFile = str('peer-ca');
+  let peerCa: string | undefined;
+  if (peerCaFile !== undefined) {
+    try {
+      peerCa = readFileSync(peerCaFile, 'utf8');
+      if (!peerCa.includes('-----BEGIN CERTIFICATE-----')) errors.push(`--peer-ca: ${peerCaFile} holds no PEM certificate`);
+    } catch (err) {
+      errors.push(`--peer-ca: ${(err as Error).message}`);
+    }
+  }
+
   const verbose = bool('verbose');
   const allowAnonymous = bool('anonymous');
   const legacyEnabled = !bool('no-legacy');
@@ -256,6 +276,8 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
             : { name: peersDnsName, intervalMs: dnsIntervalS * 1000, servers: Object.freeze(dnsServers) },
         secret: secret ?? '',
         peerTimeoutMs,
+        advertiseUrl,
+        peerCa,
       })
     : undefined;
   const hotCacheBytes = cluster === undefined ? 0 : Math.min(maxCacheBytes - MIB, hotCacheMiB === undefined ? Math.floor(maxCacheBytes / 8) : hotCacheMiB * MIB);

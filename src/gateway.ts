@@ -150,6 +150,16 @@ export class Gateway {
     }
   }
 
+  /** Drops every cached object here and makes every fill in flight unable to cache what it reads. */
+  invalidateAll(): void {
+    this.options.cache.clear();
+    this.options.hotCache?.clear();
+    for (const map of [this.inflight, this.inflightFromPeers]) {
+      for (const fill of map.values()) fill.stale = true;
+      map.clear();
+    }
+  }
+
   private startFill(cacheKey: string, bucket: string, key: string, owner: string | undefined): ObjectFill {
     const { upstream, fillBudget, maxObjectBytes, logger } = this.options;
     const cluster = this.cluster;

@@ -22,6 +22,7 @@ import { createS3Handler } from './s3/handler.js';
 import { startEmbeddedUpstream } from './upstream/embedded-upstream.js';
 import { LOCAL_UPSTREAM_CREDENTIALS, type LocalUpstream } from './upstream/local-upstream.js';
 import { LimitedUpstream } from './upstream/limited-upstream.js';
+import { HealthTrackedUpstream } from './upstream/upstream-health.js';
 import { type CredentialProvider, S3Upstream } from './upstream/s3-upstream.js';
 import { VERSION } from './version.js';
 
@@ -33,8 +34,11 @@ export interface FalconNode {
   listening(address: { host: string; port: number }): Promise<void>;
   /** The node is shutting down: it stops reporting ready. */
   drain(): void;
-  /** Sets the cluster's members, this node included (nodes started on port 0 learn them after listening). */
-  setPeers(peers: readonly string[]): void;
+  /**
+   * Sets the cluster's members, this node included (nodes started on port 0 learn them after
+   * listening); `self` is this node's URL among them when it is not the one it listens on.
+   */
+  setPeers(peers: readonly string[], self?: string): void;
   readonly metrics: Metrics;
   /** The upstream in use: the configured S3 or the embedded local server. */
   readonly upstreamEndpoint: string;
@@ -49,9 +53,11 @@ export interface NodeOverrides {
 }
 
 /** Legacy and internal routes; every other request is S3. Bucket names cannot start with '_'. */
-const LEGACY_ROUTES = new Set(['GET /get', 'POST /upload', 'POST /invalidate', 'GET /healthz', 'HEAD /healthz']);
+const LEGACY_ROUTES = new Set(['GET /get', 'POST /upload', 'POST /invalidate', 'GET /healthz', 'HEAD /healthz', 'GET /readyz', 'HEAD /readyz']);
+/** Probes that answer even with the legacy routes turned off. */
+const PROBES = new Set(['/healthz', '/readyz']);
 const INTERNAL_PREFIX = '/_falcon/';
-const PEER_PREFIX = '/_falcon/peer/';
+export const PEER_PREFIX = '/_falcon/peer/';
 
 /** Builds a node from its configuration: upstream, cache, gateway and routes. Opens no client socket. */
 export async function createNode(config: Config, logger: Logger, overrides: NodeOverrides = {}): Promise<FalconNode> {
@@ -83,7 +89,8 @@ export async function createNode(config: Config, logger: Logger, overrides: Node
     bytes: () => cache.bytes + (hotCache?.bytes ?? 0),
     entries: () => cache.entries + (hotCache?.entries ?? 0),
   });
-  const upstream = new LimitedUpstream(
+  const upstream = new HealthTrackedUpstream(
+    new LimitedUpstream(
     new S3Upstream({
       endpoint,
       region: config.upstream.region,
@@ -93,6 +100,8 @@ export async function createNode(config: Config, logger: Logger, overrides: Node
       onRequest: (method) => metrics.upstreamRequests.inc({ method }),
     }),
     { maxConcurrent: config.maxUpstreamRequests, maxQueued: config.maxUpstreamRequests, maxWaitMs: config.timeoutMs },
+    ),
+    { logger: logger.child({ module: 'upstream' }) },
   );
   const gateway = new Gateway({
     cache,
@@ -120,6 +129,13 @@ export async function createNode(config: Config, logger: Logger, overrides: Node
       hotCache: hotCache && { bytes: hotCache.bytes, entries: hotCache.entries, maxBytes: config.hotCacheBytes },
       cluster: cluster?.status(),
     });
+  });
+  let draining = false;
+  app.get('/readyz', (_req, res) => {
+    const state = upstream.reachability();
+    if (draining) res.status(503).json({ ready: false, reason: 'shutting down' });
+    else if (state.reachable) res.json({ ready: true });
+    else res.status(503).json({ ready: false, reason: state.reason, since: new Date(state.sinceMs).toISOString() });
   });
   app.use(
     createLegacyRouter({
@@ -166,7 +182,7 @@ export async function createNode(config: Config, logger: Logger, overrides: Node
       } else app(req, res);
       return;
     }
-    if (!isVirtualHost(req) && (path === '/healthz' || config.legacy.enabled) && LEGACY_ROUTES.has(`${req.method} ${path}`)) {
+    if (!isVirtualHost(req) && (PROBES.has(path) || config.legacy.enabled) && LEGACY_ROUTES.has(`${req.method} ${path}`)) {
       continueIfExpected(req, res);
       app(req, res);
       return;
@@ -197,10 +213,12 @@ export async function createNode(config: Config, logger: Logger, overrides: Node
       gateway.joinCluster(cluster);
       peerRoutes = createPeerRoutes({ gateway, auth: setup.auth, logger: logger.child({ module: 'peers' }) });
     },
-    drain() {},
-    setPeers(peers) {
+    drain() {
+      draining = true;
+    },
+    setPeers(peers, self) {
       if (cluster === undefined) throw new Error('setPeers: this node was not configured as a cluster member');
-      cluster.setPeers(peers);
+      cluster.setPeers(peers, self);
     },
     async close() {
       await cluster?.close();

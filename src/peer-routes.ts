@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { readBounded } from './cache/object-fill.js';
-import { PEER_SIGNATURE_HEADER, PEER_TIMESTAMP_HEADER, type PeerAuth } from './cache/peer-auth.js';
-import { PEER_INVALIDATE_PATH, PEER_OBJECT_PATH, UPSTREAM_ERROR_HEADER } from './cache/peer-client.js';
+import type { PeerAuth } from './cache/peer-auth.js';
+import { PEER_FLUSH_PATH, PEER_INVALIDATE_PATH, PEER_OBJECT_PATH, UPSTREAM_ERROR_HEADER } from './cache/peer-client.js';
 import { S3Error } from './errors.js';
 import { drainBody } from './http/discard-body.js';
 import { type Gateway, objectBytes } from './gateway.js';
@@ -10,7 +10,8 @@ import { pipeBody, relayHeaders, sendBody } from './s3/forwarding.js';
 import { firstHeader } from './s3/request.js';
 import { errorXml } from './s3/xml.js';
 
-const MAX_INVALIDATION_BYTES = 8 * 1024 * 1024;
+/** Bodies are invalidation lists; a sender keeps them far smaller (see InvalidationFanout). */
+const MAX_BODY_BYTES = 8 * 1024 * 1024;
 
 export interface PeerRoutesOptions {
   gateway: Gateway;
@@ -20,7 +21,7 @@ export interface PeerRoutesOptions {
 
 export type PeerRoutes = (req: IncomingMessage, res: ServerResponse, path: string, requestId: string) => Promise<void>;
 
-/** The internal API other nodes call: read an object as its owner, and drop keys from the caches. */
+/** The internal API other nodes call: read an object as its owner, and drop keys (or everything) from the caches. */
 export function createPeerRoutes(options: PeerRoutesOptions): PeerRoutes {
   const { gateway, auth, logger } = options;
 
@@ -63,33 +64,55 @@ export function createPeerRoutes(options: PeerRoutesOptions): PeerRoutes {
     }
   }
 
-  async function invalidate(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = await readBounded(req, MAX_INVALIDATION_BYTES + 1);
+  function invalidate(body: Buffer, res: ServerResponse): void {
     let keys: unknown;
     try {
       keys = (JSON.parse(body.toString('utf8')) as { keys?: unknown }).keys;
     } catch {
       keys = undefined;
     }
-    if (body.length > MAX_INVALIDATION_BYTES || !isKeyList(keys)) return plain(res, 400, 'expected {"keys":[[bucket,key],...]}');
+    if (!isKeyList(keys)) {
+      plain(res, 400, 'expected {"keys":[[bucket,key],...]}');
+      return;
+    }
     for (const [bucket, key] of keys) gateway.invalidate(bucket, key);
     res.writeHead(204);
     res.end();
   }
 
+  /** A peer that could not reach this node missed more invalidations than it kept: nothing cached here is trusted. */
+  function flush(res: ServerResponse): void {
+    gateway.invalidateAll();
+    logger.warn('cache dropped: a peer could not reach this node for a while and missed too many invalidations');
+    res.writeHead(204);
+    res.end();
+  }
+
+  function refuse(req: IncomingMessage, res: ServerResponse, path: string, reason: string): void {
+    logger.warn({ remote: req.socket.remoteAddress, path, method: req.method, reason }, 'peer request refused');
+    drainBody(req);
+    plain(res, 403, 'peer authentication failed');
+  }
+
   return async function handlePeer(req, res, path, requestId) {
     const url = new URL(req.url ?? '/', 'http://peer');
-    const pathAndQuery = `${url.pathname}${url.search}`;
-    const ts = firstHeader(req.headers, PEER_TIMESTAMP_HEADER);
-    const sig = firstHeader(req.headers, PEER_SIGNATURE_HEADER);
-    if (!auth.verify(req.method ?? 'GET', pathAndQuery, ts, sig)) {
-      logger.warn({ remote: req.socket.remoteAddress, path, method: req.method }, 'peer request refused: bad or missing MAC');
-      drainBody(req);
-      return plain(res, 403, 'peer authentication failed');
+    const method = req.method ?? 'GET';
+    const signed = auth.checkSignature(method, `${url.pathname}${url.search}`, (name) => firstHeader(req.headers, name));
+    if (!signed.ok) return refuse(req, res, path, signed.reason);
+    // Only requests with a valid MAC get this far, so only peers can make a node read a body.
+    let body: Buffer;
+    try {
+      body = await readBounded(req, MAX_BODY_BYTES + 1);
+    } catch {
+      res.destroy();
+      return;
     }
-    if (req.method === 'GET' && path === PEER_OBJECT_PATH) return serveObject(url, res, requestId);
-    if (req.method === 'POST' && path === PEER_INVALIDATE_PATH) return invalidate(req, res);
-    drainBody(req);
+    if (body.length > MAX_BODY_BYTES) return plain(res, 413, 'peer request body too large');
+    const admitted = auth.admit(signed.request, body);
+    if (!admitted.ok) return refuse(req, res, path, admitted.reason);
+    if (method === 'GET' && path === PEER_OBJECT_PATH) return serveObject(url, res, requestId);
+    if (method === 'POST' && path === PEER_INVALIDATE_PATH) return invalidate(body, res);
+    if (method === 'POST' && path === PEER_FLUSH_PATH) return flush(res);
     return plain(res, 404, 'no such peer route');
   };
 }

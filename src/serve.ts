@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
-import type { FalconNode } from './node.js';
+import { type FalconNode, PEER_PREFIX } from './node.js';
 import { drainBody } from './http/discard-body.js';
 import { OverloadGuard, type OverloadOptions } from './http/overload.js';
 import { errorXml } from './s3/xml.js';
@@ -50,7 +50,7 @@ export async function serve(node: FalconNode, options: ServeOptions): Promise<Se
   const overload = new OverloadGuard(options.overload);
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     connections.begin(req, res);
-    if (!isProbe(req) && !overload.admit(res)) {
+    if (!isExempt(req) && !overload.admit(res)) {
       slowDown(req, res);
       return;
     }
@@ -102,10 +102,14 @@ export async function serve(node: FalconNode, options: ServeOptions): Promise<Se
   };
 }
 
-/** Liveness and readiness probes are answered even when the node sheds load. */
-function isProbe(req: IncomingMessage): boolean {
+/**
+ * Liveness and readiness probes are answered even when the node sheds load, and so are requests from
+ * other nodes: each of those stands for a client request a peer already admitted under its own limit,
+ * and refusing it would only make the peer read from the upstream itself.
+ */
+function isExempt(req: IncomingMessage): boolean {
   const url = req.url ?? '';
-  return url === '/healthz' || url === '/readyz';
+  return url === '/healthz' || url === '/readyz' || url.startsWith(PEER_PREFIX);
 }
 
 function slowDown(req: IncomingMessage, res: ServerResponse): void {

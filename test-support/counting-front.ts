@@ -36,9 +36,10 @@ export class CountingFront {
 
   constructor(private readonly target: URL) {}
 
-  async start(): Promise<this> {
+  /** Listens on `port` (a free one by default; a closed front's own to bring it back). */
+  async start(port = 0): Promise<this> {
     this.server = createServer((req, res) => void this.handle(req, res));
-    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => this.server?.listen(port, '127.0.0.1', resolve));
     this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
     return this;
   }

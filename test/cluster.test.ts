@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, test } from 'node:test';
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { describe, type TestContext, test } from 'node:test';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { Agent, request } from 'undici';
 import { PeerAuth } from '../src/cache/peer-auth.js';
 import { randomBody, sha256, uniqueKey } from '../test-support/bytes.js';
@@ -8,38 +8,42 @@ import { CLUSTER_SECRET, startCluster, type TestCluster } from '../test-support/
 import { sdkClient } from '../test-support/harness.js';
 import { LOCAL_UPSTREAM_CREDENTIALS } from '../src/upstream/local-upstream.js';
 
-let c: TestCluster;
-let direct: S3Client;
-let agent: Agent;
-
-// Every test gets its own cluster: no cache contents, peer back-off or counters carry over.
-beforeEach(async () => {
-  c = await startCluster(3);
-  direct = sdkClient(c.upstreamEndpoint.origin, LOCAL_UPSTREAM_CREDENTIALS);
-  agent = new Agent({ connections: 64 });
-});
-afterEach(async () => {
-  direct.destroy();
-  await agent.close();
-  await c.close();
-});
-
-async function seed(key: string, body: Buffer | string): Promise<void> {
-  await direct.send(new PutObjectCommand({ Bucket: 'test', Key: key, Body: body }));
+interface ClusterUnderTest {
+  c: TestCluster;
+  agent: Agent;
+  seed(key: string, body: Buffer | string): Promise<void>;
+  get(node: number, key: string, headers?: Record<string, string>): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }>;
+  nonOwner(key: string): number;
 }
 
-async function get(node: number, key: string, headers: Record<string, string> = {}) {
-  const res = await request(`${c.urls[node]}/test/${encodeURIComponent(key)}`, { dispatcher: agent, headers });
-  const body = Buffer.from(await res.body.arrayBuffer());
-  return { status: res.statusCode, headers: res.headers, body };
-}
-
-function nonOwner(key: string): number {
-  return (c.ownerIndex('test', key) + 1) % 3;
+/** A three-node cluster of this test's own, stopped when the test ends. */
+async function threeNodes(t: TestContext): Promise<ClusterUnderTest> {
+  const c = await startCluster(3);
+  const direct = sdkClient(c.upstreamEndpoint.origin, LOCAL_UPSTREAM_CREDENTIALS);
+  const agent = new Agent({ connections: 64 });
+  t.after(async () => {
+    direct.destroy();
+    await agent.close();
+    await c.close();
+  });
+  return {
+    c,
+    agent,
+    async seed(key, body) {
+      await direct.send(new PutObjectCommand({ Bucket: 'test', Key: key, Body: body }));
+    },
+    async get(node, key, headers = {}) {
+      const res = await request(`${c.urls[node]}/test/${encodeURIComponent(key)}`, { dispatcher: agent, headers });
+      const body = Buffer.from(await res.body.arrayBuffer());
+      return { status: res.statusCode, headers: res.headers, body };
+    },
+    nonOwner: (key) => (c.ownerIndex('test', key) + 1) % 3,
+  };
 }
 
 describe('a three-node cluster', () => {
-  test('1,000 concurrent cold GETs of one key over three nodes reach the upstream once', async () => {
+  test('1,000 concurrent cold GETs of one key over three nodes reach the upstream once', async (t) => {
+    const { c, seed, get } = await threeNodes(t);
     const key = uniqueKey('storm');
     const body = randomBody(64 * 1024);
     await seed(key, body);
@@ -52,7 +56,8 @@ describe('a three-node cluster', () => {
     assert.equal(c.front.count('GET', `/test/${key}`), 1);
   });
 
-  test('100 distinct objects read through random nodes cost 100 upstream GETs, and a second pass none', async () => {
+  test('100 distinct objects read through random nodes cost 100 upstream GETs, and a second pass none', async (t) => {
+    const { c, seed, get } = await threeNodes(t);
     const keys = Array.from({ length: 100 }, () => uniqueKey('many'));
     await Promise.all(keys.map((k) => seed(k, `bytes of ${k}`)));
     c.front.reset();
@@ -64,7 +69,8 @@ describe('a three-node cluster', () => {
     }
   });
 
-  test('a non-owner keeps a hot copy and serves ranges and conditionals from it', async () => {
+  test('a non-owner keeps a hot copy and serves ranges and conditionals from it', async (t) => {
+    const { c, seed, get, nonOwner } = await threeNodes(t);
     const key = uniqueKey('hot');
     const body = randomBody(10_000);
     await seed(key, body);
@@ -81,7 +87,8 @@ describe('a three-node cluster', () => {
     assert.equal(c.front.count('GET', `/test/${key}`), 1);
   });
 
-  test('a write through one node is seen at once through the others', async () => {
+  test('a write through one node is seen at once through the others', async (t) => {
+    const { c, agent, seed, get } = await threeNodes(t);
     const key = uniqueKey('write');
     await seed(key, 'version 1');
     for (const node of [0, 1, 2]) assert.equal((await get(node, key)).body.toString(), 'version 1');
@@ -91,7 +98,8 @@ describe('a three-node cluster', () => {
     for (const node of [0, 2, 1]) assert.equal((await get(node, key)).body.toString(), 'version 2', `node ${node}`);
   });
 
-  test('legacy /invalidate drops the key on every node', async () => {
+  test('legacy /invalidate drops the key on every node', async (t) => {
+    const { c, agent, seed, get } = await threeNodes(t);
     const key = uniqueKey('legacy');
     await seed(key, 'old');
     for (const node of [0, 1, 2]) assert.equal((await get(node, key)).body.toString(), 'old');
@@ -102,7 +110,8 @@ describe('a three-node cluster', () => {
     for (const node of [0, 1, 2]) assert.equal((await get(node, key)).body.toString(), 'new', `node ${node}`);
   });
 
-  test('refuses peer API calls without a valid MAC', async () => {
+  test('refuses peer API calls without a valid MAC', async (t) => {
+    const { c, agent } = await threeNodes(t);
     const path = '/_falcon/peer/object?bucket=test&key=x';
     const none = await request(`${c.urls[0]}${path}`, { dispatcher: agent });
     assert.equal(none.statusCode, 403);
@@ -119,7 +128,42 @@ describe('a three-node cluster', () => {
     await inval.body.dump();
   });
 
-  test('a killed node fails no client request: reads and writes go on through the others', async () => {
+  test('refuses a replayed peer request: the same signed headers are accepted once', async (t) => {
+    const { c, agent } = await threeNodes(t);
+    const auth = new PeerAuth(CLUSTER_SECRET);
+    const path = '/_falcon/peer/object?bucket=test&key=absent';
+    const read = auth.sign('GET', path);
+    const body = JSON.stringify({ keys: [['test', uniqueKey('replayed')]] });
+    const invalidation = auth.sign('POST', '/_falcon/peer/invalidate', body);
+    const send = async (method: 'GET' | 'POST', target: string, headers: Record<string, string>, payload?: string) => {
+      const res = await request(`${c.urls[0]}${target}`, { method, headers, body: payload, dispatcher: agent });
+      await res.body.dump();
+      return res.statusCode;
+    };
+    assert.equal(await send('GET', path, read), 404, 'the original read reaches the route');
+    assert.equal(await send('POST', '/_falcon/peer/invalidate', invalidation, body), 204, 'the original invalidation is applied');
+    assert.equal(await send('GET', path, read), 403, 'the read replayed');
+    assert.equal(await send('POST', '/_falcon/peer/invalidate', invalidation, body), 403, 'the invalidation replayed');
+  });
+
+  test('refuses a captured invalidation MAC sent with another body, and drops nothing', async (t) => {
+    const { c, agent, seed, get } = await threeNodes(t);
+    const key = uniqueKey('kept');
+    await seed(key, 'cached');
+    const owner = c.ownerIndex('test', key);
+    assert.equal((await get(owner, key)).body.toString(), 'cached');
+    const captured = new PeerAuth(CLUSTER_SECRET).sign('POST', '/_falcon/peer/invalidate', JSON.stringify({ keys: [['test', 'harmless']] }));
+    const forged = JSON.stringify({ keys: [['test', key], ...Array.from({ length: 1000 }, (_, i) => ['test', `other-${i}`])] });
+    const res = await request(`${c.urls[owner]}/_falcon/peer/invalidate`, { method: 'POST', headers: captured, body: forged, dispatcher: agent });
+    assert.equal(res.statusCode, 403);
+    await res.body.dump();
+    const again = await get(owner, key);
+    assert.equal(again.headers['x-cache'], 'HIT', 'the key stayed cached');
+    assert.equal(c.front.count('GET', `/test/${key}`), 1);
+  });
+
+  test('a killed node fails no client request: reads and writes go on through the others', async (t) => {
+    const { c, agent, seed, get } = await threeNodes(t);
     const keys = Array.from({ length: 30 }, () => uniqueKey('survive'));
     await Promise.all(keys.map((k) => seed(k, `v1 ${k}`)));
     for (const k of keys) assert.equal((await get(k.length % 2, k)).body.toString(), `v1 ${k}`);

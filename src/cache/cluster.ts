@@ -2,11 +2,13 @@ import type { UpstreamResponse } from '../upstream/upstream.js';
 import type { InvalidationFanout } from './invalidation.js';
 import type { Membership } from './membership.js';
 import type { PeerClient } from './peer-client.js';
+import type { PeerHealth } from './peer-health.js';
 import { RendezvousRing } from './ring.js';
 
 export interface ClusterOptions {
   membership: Membership;
   peers: PeerClient;
+  health: PeerHealth;
   fanout: InvalidationFanout;
 }
 
@@ -36,9 +38,9 @@ export class Cluster {
     return this.options.fanout.broadcast(keys);
   }
 
-  /** Sets the cluster's nodes (this one included), replacing --peers. */
-  setPeers(peers: readonly string[]): void {
-    this.options.membership.setStaticPeers(peers);
+  /** Sets the cluster's nodes (this one included, as `self` when given), replacing --peers. */
+  setPeers(peers: readonly string[], self?: string): void {
+    this.options.membership.setStaticPeers(peers, self);
   }
 
   status(): ClusterStatus {
@@ -48,6 +50,7 @@ export class Cluster {
 
   async close(): Promise<void> {
     this.options.membership.close();
+    this.options.health.close();
     this.options.fanout.close();
     await this.options.peers.close();
   }

@@ -28,17 +28,26 @@ export class Membership {
   private timer: NodeJS.Timeout | undefined;
   private current: readonly string[];
   private staticPeers: readonly string[];
-  readonly self: string;
+  private selfOrigin: string;
 
   constructor(private readonly options: MembershipOptions) {
     this.staticPeers = options.staticPeers;
-    this.self = options.staticPeers.find(options.isSelf) ?? options.fallbackSelf;
+    this.selfOrigin = options.staticPeers.find(options.isSelf) ?? options.fallbackSelf;
     this.current = this.compute();
   }
 
-  /** Replaces the static peer list: nodes started on port 0 learn each other's addresses only after they listen. */
-  setStaticPeers(peers: readonly string[]): void {
+  /** This node's origin as the other members know it. */
+  get self(): string {
+    return this.selfOrigin;
+  }
+
+  /**
+   * Replaces the static peer list (and, when given, the origin the others know this node by): nodes
+   * started on port 0 learn each other's addresses only after they listen.
+   */
+  setStaticPeers(peers: readonly string[], self?: string): void {
     this.staticPeers = peers;
+    this.selfOrigin = self ?? peers.find(this.options.isSelf) ?? this.selfOrigin;
     this.current = this.compute();
   }
 

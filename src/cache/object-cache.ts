@@ -43,6 +43,10 @@ export class ObjectCache {
     return this.lru.delete(key);
   }
 
+  clear(): void {
+    this.lru.clear();
+  }
+
   get bytes(): number {
     return this.lru.calculatedSize;
   }

@@ -1,34 +1,104 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { ReplayGuard } from './replay-guard.js';
 
 export const PEER_TIMESTAMP_HEADER = 'x-falcon-peer-timestamp';
+export const PEER_NONCE_HEADER = 'x-falcon-peer-nonce';
+export const PEER_CONTENT_SHA256_HEADER = 'x-falcon-peer-content-sha256';
 export const PEER_SIGNATURE_HEADER = 'x-falcon-peer-signature';
-/** How far a peer's clock may be from ours before its requests are refused. */
-const MAX_SKEW_MS = 5 * 60_000;
 
-/** Authenticates requests between nodes with an HMAC-SHA256 of method, path and time under the cluster secret. */
+/**
+ * How far a request's timestamp may be from the receiver's clock, either way. It must cover the
+ * clock difference between nodes plus the time a request takes to arrive; NTP keeps nodes within
+ * milliseconds. A replay inside the window is refused by its nonce, after it by its time.
+ */
+export const PEER_WINDOW_MS = 30_000;
+const MAX_REMEMBERED_NONCES = 100_000;
+const SCHEME = 'falcon-peer-v2';
+
+export interface PeerAuthOptions {
+  now?: () => number;
+  /** Most nonces remembered at once (see ReplayGuard). */
+  maxRememberedNonces?: number;
+}
+
+/** What a request's valid signature vouches for; its body and nonce are checked by `admit`. */
+export interface SignedPeerRequest {
+  readonly timestampMs: number;
+  readonly nonce: string;
+  readonly bodySha256: string;
+}
+
+export type PeerCheck<T> = ({ ok: true } & T) | { ok: false; reason: string };
+
+/**
+ * Authenticates requests between nodes: an HMAC-SHA256, under the cluster secret, of the method,
+ * the path with its query, the SHA-256 of the body, a timestamp and a random nonce. A receiver
+ * accepts each signed request once, within PEER_WINDOW_MS of its timestamp.
+ */
 export class PeerAuth {
+  private readonly now: () => number;
+  private readonly seen: ReplayGuard;
+
   constructor(
     private readonly secret: string,
-    private readonly now: () => number = Date.now,
-  ) {}
+    options: PeerAuthOptions = {},
+  ) {
+    this.now = options.now ?? Date.now;
+    this.seen = new ReplayGuard({ windowMs: PEER_WINDOW_MS, maxEntries: options.maxRememberedNonces ?? MAX_REMEMBERED_NONCES });
+  }
 
-  sign(method: string, pathAndQuery: string): Record<string, string> {
+  sign(method: string, pathAndQuery: string, body: string | Buffer = ''): Record<string, string> {
     const timestamp = String(this.now());
+    const nonce = randomBytes(16).toString('hex');
+    const bodySha256 = sha256Hex(body);
     return {
       [PEER_TIMESTAMP_HEADER]: timestamp,
-      [PEER_SIGNATURE_HEADER]: this.mac(method, pathAndQuery, timestamp),
+      [PEER_NONCE_HEADER]: nonce,
+      [PEER_CONTENT_SHA256_HEADER]: bodySha256,
+      [PEER_SIGNATURE_HEADER]: this.mac(method, pathAndQuery, timestamp, nonce, bodySha256),
     };
   }
 
-  verify(method: string, pathAndQuery: string, timestamp: string | undefined, signature: string | undefined): boolean {
-    if (timestamp === undefined || signature === undefined || !/^\d{1,16}$/.test(timestamp)) return false;
-    if (Math.abs(this.now() - Number(timestamp)) > MAX_SKEW_MS) return false;
-    const expected = Buffer.from(this.mac(method, pathAndQuery, timestamp), 'hex');
-    const given = Buffer.from(signature, 'hex');
-    return given.length === expected.length && timingSafeEqual(given, expected);
+  /**
+   * The first check, made before the body is read: the MAC, the time and that the nonce is new.
+   * Nothing is remembered yet; `admit` does that once the body matched.
+   */
+  checkSignature(method: string, pathAndQuery: string, header: (name: string) => string | undefined): PeerCheck<{ request: SignedPeerRequest }> {
+    const timestamp = header(PEER_TIMESTAMP_HEADER);
+    const nonce = header(PEER_NONCE_HEADER);
+    const bodySha256 = header(PEER_CONTENT_SHA256_HEADER);
+    const signature = header(PEER_SIGNATURE_HEADER);
+    if (
+      timestamp === undefined || !/^\d{1,16}$/.test(timestamp) ||
+      nonce === undefined || !/^[0-9a-f]{32}$/.test(nonce) ||
+      bodySha256 === undefined || !/^[0-9a-f]{64}$/.test(bodySha256) ||
+      signature === undefined || !/^[0-9a-f]{64}$/.test(signature)
+    ) {
+      return { ok: false, reason: 'missing or malformed authentication headers' };
+    }
+    const expected = Buffer.from(this.mac(method, pathAndQuery, timestamp, nonce, bodySha256), 'hex');
+    if (!timingSafeEqual(Buffer.from(signature, 'hex'), expected)) return { ok: false, reason: 'bad signature' };
+    const timestampMs = Number(timestamp);
+    if (Math.abs(this.now() - timestampMs) > PEER_WINDOW_MS) return { ok: false, reason: 'timestamp outside the window (clock skew?)' };
+    if (this.seen.isReplay(nonce, timestampMs)) return { ok: false, reason: 'replayed' };
+    return { ok: true, request: { timestampMs, nonce, bodySha256 } };
   }
 
-  private mac(method: string, pathAndQuery: string, timestamp: string): string {
-    return createHmac('sha256', this.secret).update(`${method.toUpperCase()}\n${pathAndQuery}\n${timestamp}`).digest('hex');
+  /** The second check, on the body read: it is the one signed, and the request was not accepted before. */
+  admit(request: SignedPeerRequest, body: Buffer): PeerCheck<object> {
+    const actual = Buffer.from(sha256Hex(body), 'hex');
+    if (!timingSafeEqual(actual, Buffer.from(request.bodySha256, 'hex'))) return { ok: false, reason: 'body does not match its signature' };
+    if (!this.seen.remember(request.nonce, request.timestampMs, this.now())) return { ok: false, reason: 'replayed' };
+    return { ok: true };
   }
+
+  private mac(method: string, pathAndQuery: string, timestamp: string, nonce: string, bodySha256: string): string {
+    return createHmac('sha256', this.secret)
+      .update(`${SCHEME}\n${method.toUpperCase()}\n${pathAndQuery}\n${timestamp}\n${nonce}\n${bodySha256}`)
+      .digest('hex');
+  }
+}
+
+function sha256Hex(body: string | Buffer): string {
+  return createHash('sha256').update(body).digest('hex');
 }

@@ -1,11 +1,12 @@
-import type { Logger } from 'pino';
 import { Agent } from 'undici';
 import { drainBody } from '../http/discard-body.js';
 import type { UpstreamResponse } from '../upstream/upstream.js';
 import type { PeerAuth } from './peer-auth.js';
+import type { PeerHealth } from './peer-health.js';
 
 export const PEER_OBJECT_PATH = '/_falcon/peer/object';
 export const PEER_INVALIDATE_PATH = '/_falcon/peer/invalidate';
+export const PEER_FLUSH_PATH = '/_falcon/peer/flush';
 /** Set by an owner on an error it relays from the upstream, as opposed to a failure of the owner itself. */
 export const UPSTREAM_ERROR_HEADER = 'x-falcon-upstream-error';
 
@@ -22,95 +23,98 @@ export class PeerUnavailableError extends Error {
 
 export interface PeerClientOptions {
   auth: PeerAuth;
+  health: PeerHealth;
   /** Connect and response-header timeout for peer requests. */
   timeoutMs: number;
-  logger: Logger;
-  now?: () => number;
+  /** PEM of the CAs trusted for https:// peers, instead of the system's. */
+  ca?: string;
 }
 
-interface PeerHealth {
-  failures: number;
-  downUntilMs: number;
+export interface PeerRequestOptions {
+  /**
+   * Sent to a peer in back-off, as the probe that finds out whether it is back; its failure is the
+   * prober's to report. Other requests to a peer in back-off fail at once without being sent.
+   */
+  probe?: boolean;
 }
 
-const MIN_BACKOFF_MS = 1_000;
-const MAX_BACKOFF_MS = 30_000;
+type Keys = ReadonlyArray<readonly [string, string]>;
 
-/** HTTP client for the peer API, over undici keep-alive pools, with a circuit breaker per peer. */
+/** HTTP client for the peer API, over undici keep-alive pools, sending nothing to peers in back-off. */
 export class PeerClient {
   private readonly agent: Agent;
-  private readonly health = new Map<string, PeerHealth>();
-  private readonly now: () => number;
 
   constructor(private readonly options: PeerClientOptions) {
-    this.now = options.now ?? Date.now;
     this.agent = new Agent({
-      connect: { timeout: options.timeoutMs },
+      connect: { timeout: options.timeoutMs, ...(options.ca === undefined ? {} : { ca: options.ca }) },
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,
       keepAliveTimeout: 30_000,
     });
   }
 
-  /** False while a peer is in back-off after failures; it is tried again once the back-off has passed. */
+  /** False while a peer is in back-off after a failure. */
   isUp(peer: string): boolean {
-    const health = this.health.get(peer);
-    return health === undefined || health.downUntilMs <= this.now();
+    return this.options.health.isUp(peer);
   }
 
   downPeers(): string[] {
-    return [...this.health.entries()].filter(([, h]) => h.downUntilMs > this.now()).map(([peer]) => peer);
+    return this.options.health.downPeers();
+  }
+
+  /** Stops tracking a peer that left the cluster. */
+  forget(peer: string): void {
+    this.options.health.forget(peer);
   }
 
   /** Asks the owner for an object; resolves with the owner's 200 or relayed upstream error. */
   async fetchObject(peer: string, bucket: string, key: string): Promise<UpstreamResponse> {
     const path = `${PEER_OBJECT_PATH}?bucket=${encodeURIComponent(bucket)}&key=${encodeURIComponent(key)}`;
-    const response = await this.send(peer, 'GET', path);
+    const response = await this.send(peer, 'GET', path, '', {});
     if (response.statusCode === 200 || response.headers[UPSTREAM_ERROR_HEADER] !== undefined) {
-      this.markUp(peer);
       const { [UPSTREAM_ERROR_HEADER]: _marker, ...headers } = response.headers;
       return { statusCode: response.statusCode, headers, body: response.body };
     }
     drainBody(response.body);
-    this.markDown(peer, `answered ${response.statusCode}`);
-    throw new PeerUnavailableError(peer, { message: `peer ${peer} answered ${response.statusCode}` });
+    throw this.failed(peer, `answered ${response.statusCode}`, {});
   }
 
-  /** Tells a peer to drop keys from its caches. */
-  async invalidate(peer: string, keys: ReadonlyArray<readonly [string, string]>): Promise<void> {
-    const response = await this.send(peer, 'POST', PEER_INVALIDATE_PATH, JSON.stringify({ keys }));
-    await response.body.dump();
-    if (response.statusCode !== 204) {
-      throw new PeerUnavailableError(peer, { message: `peer ${peer} answered ${response.statusCode} to an invalidation` });
-    }
-    this.markUp(peer);
+  /** Tells a peer to drop keys from its caches (an empty list only asks whether it answers). */
+  async invalidate(peer: string, keys: Keys, options: PeerRequestOptions = {}): Promise<void> {
+    await this.expectNoContent(peer, PEER_INVALIDATE_PATH, JSON.stringify({ keys }), options);
+  }
+
+  /** Tells a peer to drop its whole cache, when it missed more invalidations than were kept for it. */
+  async flush(peer: string, options: PeerRequestOptions = {}): Promise<void> {
+    await this.expectNoContent(peer, PEER_FLUSH_PATH, '', options);
   }
 
   close(): Promise<void> {
-    return this.agent.close();
+    // Probes may be waiting on a peer that never answers; nothing else is in flight at shutdown.
+    return this.agent.destroy();
   }
 
-  private async send(peer: string, method: 'GET' | 'POST', path: string, body?: string) {
-    const headers: Record<string, string> = { ...this.options.auth.sign(method, path) };
-    if (body !== undefined) headers['content-type'] = 'application/json';
+  private async expectNoContent(peer: string, path: string, body: string, options: PeerRequestOptions): Promise<void> {
+    const response = await this.send(peer, 'POST', path, body, options);
+    drainBody(response.body);
+    if (response.statusCode !== 204) throw this.failed(peer, `answered ${response.statusCode} to ${path}`, options);
+  }
+
+  private async send(peer: string, method: 'GET' | 'POST', path: string, body: string, options: PeerRequestOptions) {
+    if (!options.probe && !this.options.health.isUp(peer)) {
+      throw new PeerUnavailableError(peer, { message: `peer ${peer} is in back-off` });
+    }
+    const headers: Record<string, string> = { ...this.options.auth.sign(method, path, body) };
+    if (method === 'POST') headers['content-type'] = 'application/json';
     try {
-      return await this.agent.request({ origin: peer, path, method, headers, body });
+      return await this.agent.request({ origin: peer, path, method, headers, body: method === 'POST' ? body : undefined });
     } catch (err) {
-      this.markDown(peer, (err as Error).message);
-      throw new PeerUnavailableError(peer, { cause: err });
+      throw this.failed(peer, (err as Error).message, options, err);
     }
   }
 
-  private markDown(peer: string, reason: string): void {
-    const health = this.health.get(peer) ?? { failures: 0, downUntilMs: 0 };
-    health.failures += 1;
-    const backoff = Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** (health.failures - 1));
-    health.downUntilMs = this.now() + backoff;
-    this.health.set(peer, health);
-    this.options.logger.warn({ peer, reason, backoffMs: backoff }, 'peer marked down');
-  }
-
-  private markUp(peer: string): void {
-    if (this.health.delete(peer)) this.options.logger.info({ peer }, 'peer is back');
+  private failed(peer: string, reason: string, options: PeerRequestOptions, cause?: unknown): PeerUnavailableError {
+    if (!options.probe) this.options.health.reportFailure(peer, reason);
+    return new PeerUnavailableError(peer, { message: `peer ${peer}: ${reason}`, cause });
   }
 }
