@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { PutBucketCorsCommand } from '@aws-sdk/client-s3';
-import { startHarness, upstreamClient } from '../test-support/harness.js';
+import { GetObjectCommand, PutBucketCorsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { sdkClient, startHarness, upstreamClient } from '../test-support/harness.js';
 
 test('forwards an unsigned CORS preflight to the upstream, which answers it from the bucket CORS rules', async (t) => {
   const h = await startHarness({ anonymous: false });
@@ -37,3 +38,38 @@ test('forwards an unsigned CORS preflight to the upstream, which answers it from
   assert.match(await plain.text(), /<Code>AccessDenied<\/Code>/);
   assert.equal(h.front.count('OPTIONS'), 2);
 });
+
+test('reads answered from the cache carry the CORS headers the bucket rules give the request origin', async (t) => {
+  const h = await startHarness({ anonymous: false });
+  t.after(() => h.close());
+  const direct = upstreamClient(h);
+  t.after(() => direct.destroy());
+  await direct.send(
+    new PutBucketCorsCommand({
+      Bucket: 'test',
+      CORSConfiguration: { CORSRules: [{ AllowedOrigins: ['https://app.example'], AllowedMethods: ['GET', 'HEAD'], ExposeHeaders: ['ETag'] }] },
+    }),
+  );
+  await direct.send(new PutObjectCommand({ Bucket: 'test', Key: 'page.json', Body: '{"ok":true}' }));
+  const presigned = await presignedGet(h.falcon.url, 'page.json');
+  for (const cache of ['MISS', 'HIT']) {
+    const res = await fetch(presigned, { headers: { origin: 'https://app.example' } });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('x-cache'), cache);
+    assert.match(res.headers.get('access-control-allow-origin') ?? '', /^(https:\/\/app\.example|\*)$/);
+    assert.equal(await res.text(), '{"ok":true}');
+  }
+  assert.equal(h.front.count('OPTIONS'), 1, 'the rules are asked once for the origin and method');
+  const other = await fetch(presigned, { headers: { origin: 'https://evil.example' } });
+  assert.equal(other.status, 200);
+  assert.equal(other.headers.get('access-control-allow-origin'), null);
+  await other.arrayBuffer();
+  const noOrigin = await fetch(presigned);
+  assert.equal(noOrigin.headers.get('access-control-allow-origin'), null);
+  await noOrigin.arrayBuffer();
+});
+
+function presignedGet(endpoint: string, key: string): Promise<string> {
+  const client = sdkClient(endpoint);
+  return getSignedUrl(client, new GetObjectCommand({ Bucket: 'test', Key: key }), { expiresIn: 600 }).finally(() => client.destroy());
+}

@@ -6,6 +6,7 @@ import { discardBody } from '../http/discard-body.js';
 import { type Gateway, type ObjectRead, objectBytes } from '../gateway.js';
 import type { ClientAuth } from './auth/client-auth.js';
 import type { VerifiedSignature } from './auth/sigv4.js';
+import { CorsAnswers } from './cors-answers.js';
 import { sendS3Error } from './error-response.js';
 import { continueIfExpected, pipeBody, relayHeaders, relayResponse, sendBody, toUpstreamRequest } from './forwarding.js';
 import { type ObjectResponsePlan, planObjectResponse } from './object-response.js';
@@ -30,6 +31,7 @@ export type S3Handler = (req: IncomingMessage, res: ServerResponse, requestId: s
 
 export function createS3Handler(options: S3HandlerOptions): S3Handler {
   const { gateway, domain, logger, auth } = options;
+  const cors = new CorsAnswers(gateway);
 
   async function serveRead(s3: S3Request, bucket: string, key: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const read: ObjectRead =
@@ -103,6 +105,10 @@ export function createS3Handler(options: S3HandlerOptions): S3Handler {
       continueIfExpected(req, res);
       const { bucket, key } = s3;
       if (bucket !== undefined && key !== undefined && isCacheableRead(s3, req.headers)) {
+        const origin = req.headers.origin;
+        if (origin !== undefined) {
+          for (const [name, value] of Object.entries(await cors.headersFor(bucket, key, origin, s3.method))) res.setHeader(name, value);
+        }
         await serveRead(s3, bucket, key, req, res);
       } else {
         await forward(s3, req, res, signature, s3.method === 'GET' || s3.method === 'HEAD' ? 'BYPASS' : undefined);
