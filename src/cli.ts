@@ -35,10 +35,11 @@ async function main(): Promise<number> {
   }
   if (config.upstream.kind === 'local') {
     const e = `--endpoint-url ${running.url}`;
+    const region = config.clientRegions?.[0] ?? config.upstream.region;
     const exportLine =
       key !== undefined
-        ? `  export AWS_ACCESS_KEY_ID=${key.accessKeyId} AWS_SECRET_ACCESS_KEY=${key.secretAccessKey} AWS_DEFAULT_REGION=us-east-1`
-        : '  export AWS_ACCESS_KEY_ID=<your key> AWS_SECRET_ACCESS_KEY=<your secret> AWS_DEFAULT_REGION=us-east-1';
+        ? `  export AWS_ACCESS_KEY_ID=${key.accessKeyId} AWS_SECRET_ACCESS_KEY=${key.secretAccessKey} AWS_DEFAULT_REGION=${region}`
+        : `  export AWS_ACCESS_KEY_ID=<your key> AWS_SECRET_ACCESS_KEY=<your secret> AWS_DEFAULT_REGION=${region}`;
     console.log(
       [
         '',

@@ -46,6 +46,8 @@ export const FLAGS = {
   verbose: { type: 'boolean', default: false, help: 'log every request (debug level)' },
   version: { type: 'boolean', default: false, help: 'print the version and exit' },
   help: { type: 'boolean', default: false, help: 'print this help and exit' },
+  'client-regions': { type: 'list', help: 'regions clients may name in their SigV4 credential scope, comma-separated; * for any (default: the --s3-region)' },
+  'max-upload-files': { type: 'int', default: 1000, help: 'most files one /upload form may carry' },
 } as const satisfies Record<string, FlagSpec>;
 
 export type FlagName = keyof typeof FLAGS;
@@ -82,6 +84,9 @@ export interface Config {
   /** 0 means entries never expire. */
   readonly ttlMs: number;
   readonly verbose: boolean;
+  /** Regions a client's credential scope may name; undefined: any region. */
+  readonly clientRegions: readonly string[] | undefined;
+  readonly maxUploadFiles: number;
 }
 
 export type ParseResult =
@@ -216,6 +221,10 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
     }
   }
   const legacyToken = str('legacy-token');
+  const clientRegionList = (str('client-regions') ?? region).split(',').map((r) => r.trim()).filter(Boolean);
+  if (clientRegionList.length === 0) errors.push('--client-regions: name at least one region, or *');
+  const clientRegions = clientRegionList.includes('*') ? undefined : clientRegionList;
+  const maxUploadFiles = int('max-upload-files', 1, 1_000_000);
 
   const verbose = bool('verbose');
   const allowAnonymous = bool('anonymous');
@@ -252,6 +261,8 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
     timeoutMs,
     ttlMs: ttlMinutes * 60_000,
     verbose,
+    clientRegions: clientRegions && Object.freeze(clientRegions),
+    maxUploadFiles,
   });
   return { kind: 'config', config };
 }

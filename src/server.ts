@@ -124,21 +124,22 @@ export async function startGateway(config: Config, logger: Logger, overrides: Ga
       cluster: cluster?.status(),
     });
   });
+  const generatedKey = config.clientKeys.length === 0 ? generateClientKey() : undefined;
+  const auth = new ClientAuth({
+    verifier: new SigV4Verifier({ keys: new KeyStore(generatedKey ? [generatedKey] : config.clientKeys), regions: config.clientRegions }),
+    allowAnonymous: config.allowAnonymous,
+  });
   app.use(
     createLegacyRouter({
       gateway,
+      auth,
       maxMultipartMemoryBytes: config.maxMultipartMemoryBytes,
+      maxUploadFiles: config.maxUploadFiles,
       version: VERSION,
       token: config.legacy.token,
       logger: logger.child({ module: 'legacy' }),
     }),
   );
-
-  const generatedKey = config.clientKeys.length === 0 ? generateClientKey() : undefined;
-  const auth = new ClientAuth({
-    verifier: new SigV4Verifier({ keys: new KeyStore(generatedKey ? [generatedKey] : config.clientKeys) }),
-    allowAnonymous: config.allowAnonymous,
-  });
   const s3 = createS3Handler({
     gateway,
     auth,
@@ -173,7 +174,7 @@ export async function startGateway(config: Config, logger: Logger, overrides: Ga
       return;
     }
     if (!isVirtualHost(req) && (path === '/healthz' || config.legacy.enabled) && LEGACY_ROUTES.has(`${req.method} ${path}`)) {
-      continueIfExpected(req, res);
+      // The legacy routes send 100 Continue themselves, once the request is authenticated.
       app(req, res);
       return;
     }
