@@ -103,6 +103,17 @@ describe('legacy routes require credentials by default', () => {
     assert.equal(JSON.parse(wrong.body).code, 'SignatureDoesNotMatch');
   });
 
+  test('a large curl upload gets 100 Continue only once its signature verified', async () => {
+    const file = join(dir, 'large.bin');
+    await writeFile(file, Buffer.alloc(2 * 1024 * 1024, 'L'));
+    const upload = async (secret: string) => {
+      const { stdout, stderr } = await run(CURL, ['-s', '-v', '-w', '\n%{http_code}', '--aws-sigv4', 'aws:amz:us-east-1:s3', '--user', `${CLIENT_CREDENTIALS.accessKeyId}:${secret}`, '-F', `files=@${file}`, `${h.falcon.url}/upload?bucket=test&path=${uniqueKey('large')}`]);
+      return { status: Number(stdout.slice(stdout.lastIndexOf('\n') + 1)), continued: /< HTTP\/1\.1 100 Continue/.test(stderr), expected: /> Expect: 100-continue/i.test(stderr) };
+    };
+    assert.deepEqual(await upload(CLIENT_CREDENTIALS.secretAccessKey), { status: 200, continued: true, expected: true });
+    assert.deepEqual(await upload('wrong'), { status: 403, continued: false, expected: true });
+  });
+
   test('accept header-signed and presigned requests and the bearer token', async () => {
     const key = uniqueKey('signed');
     await direct.send(new PutObjectCommand({ Bucket: 'test', Key: key, Body: 'legacy bytes' }));
