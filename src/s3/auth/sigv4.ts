@@ -401,11 +401,6 @@ function canonicalComponent(raw: string, decoded: string): string {
   return UNRESERVED.test(raw) ? raw : encodeRfc3986(decoded);
 }
 
-/** The query as SigV4 signs it: every name and value RFC 3986-encoded, sorted by name then value. */
-export function canonicalQuery(query: string, exclude?: string): string {
-  return canonicalQueryOf(queryPairs(query), exclude);
-}
-
 /**
  * The (canonical URI, canonical query) pairs to try. The query is tried in the strict form first, then
  * with each component as received (curl's --aws-sigv4 does not re-encode them).
@@ -419,6 +414,7 @@ function canonicalTargets(rawPath: string, pairs: readonly QueryPair[], exclude:
   return targets;
 }
 
+/** The query as SigV4 signs it: every name and value RFC 3986-encoded, sorted by name then value. */
 function canonicalQueryOf(pairs: readonly QueryPair[], exclude?: string): string {
   const encoded: Array<[string, string]> = [];
   for (const [name, value, rawName, rawValue] of pairs) {
