@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs besides npm packages: the real S3 clients of the compatibility
-# tests, from Debian: the AWS CLI v2 (awscli), boto3 (python3-boto3), rclone and s3cmd.
+# tests, from Debian: the AWS CLI v2 (awscli), boto3 (python3-boto3), rclone and s3cmd; and curl, whose
+# --aws-sigv4 the legacy-route tests sign with.
 set -euo pipefail
 missing=()
 [ -x /usr/bin/aws ] || missing+=(awscli)
 /usr/bin/python3 -c 'import boto3' 2>/dev/null || missing+=(python3-boto3)
 [ -x /usr/bin/rclone ] || missing+=(rclone)
 [ -x /usr/bin/s3cmd ] || missing+=(s3cmd)
+[ -x /usr/bin/curl ] || missing+=(curl)
 [ ${#missing[@]} -eq 0 ] && exit 0
 run_as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else

@@ -33,10 +33,11 @@ async function main(): Promise<number> {
   console.log(`Falcon ${VERSION} is serving S3 at ${running.url}; upstream: ${upstream}.`);
   if (config.upstream.kind === 'local') {
     const e = `--endpoint-url ${running.url}`;
+    const region = config.clientRegions?.[0] ?? config.upstream.region;
     const exportLine =
       key !== undefined
-        ? `  export AWS_ACCESS_KEY_ID=${key.accessKeyId} AWS_SECRET_ACCESS_KEY=${key.secretAccessKey} AWS_DEFAULT_REGION=us-east-1`
-        : '  export AWS_ACCESS_KEY_ID=<your key> AWS_SECRET_ACCESS_KEY=<your secret> AWS_DEFAULT_REGION=us-east-1';
+        ? `  export AWS_ACCESS_KEY_ID=${key.accessKeyId} AWS_SECRET_ACCESS_KEY=${key.secretAccessKey} AWS_DEFAULT_REGION=${region}`
+        : `  export AWS_ACCESS_KEY_ID=<your key> AWS_SECRET_ACCESS_KEY=<your secret> AWS_DEFAULT_REGION=${region}`;
     console.log(
       [
         'Nothing names an upstream S3 (no --s3-endpoint, --s3-region, AWS_REGION or AWS credentials), so objects are stored locally.',

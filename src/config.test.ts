@@ -98,3 +98,16 @@ test('reads --advertise-url and --peer-ca into the cluster settings, and reports
   assert.equal(bad.kind, 'error');
   assert.match(JSON.stringify(bad), /--advertise-url.*--peer-ca/);
 });
+
+test('clients sign for the upstream region unless --client-regions lists others; * allows any', () => {
+  assert.deepEqual(config([]).clientRegions, ['us-east-1']);
+  assert.deepEqual(config(['--s3-region', 'eu-west-1']).clientRegions, ['eu-west-1']);
+  assert.deepEqual(config(['--client-regions', 'eu-west-1, us-east-1']).clientRegions, ['eu-west-1', 'us-east-1']);
+  assert.equal(config(['--client-regions', '*']).clientRegions, undefined);
+});
+
+test('/upload forms carry at most 1000 files unless --max-upload-files says otherwise', () => {
+  assert.equal(config([]).maxUploadFiles, 1000);
+  assert.equal(config(['--max-upload-files', '20']).maxUploadFiles, 20);
+  assert.equal(parseConfig(['--max-upload-files', '0'], {}).kind, 'error');
+});

@@ -37,8 +37,8 @@ export const FLAGS = {
   'access-key': { type: 'string', help: 'access key id clients sign with (also FALCON_ACCESS_KEY_ID); a random pair is made and printed when no key is configured' },
   'secret-key': { type: 'string', help: 'secret key for --access-key (also FALCON_SECRET_ACCESS_KEY)' },
   'credentials-file': { type: 'string', help: 'file of client key pairs in the AWS credentials format ([name] aws_access_key_id= aws_secret_access_key=)' },
-  anonymous: { type: 'boolean', default: false, help: 'also accept unsigned requests (signed ones are still verified)' },
-  'legacy-token': { type: 'string', help: 'require "Authorization: Bearer <token>" on the legacy routes (/get, /upload, /invalidate)' },
+  anonymous: { type: 'boolean', default: false, help: 'also accept unsigned requests, on the legacy routes too unless --legacy-token is set (signed ones are still verified)' },
+  'legacy-token': { type: 'string', help: 'also accept "Authorization: Bearer <token>" on the legacy routes (/get, /upload, /invalidate), and never unsigned requests there' },
   'no-legacy': { type: 'boolean', default: false, help: 'turn the legacy routes off' },
   domain: { type: 'string', help: 'base domain for virtual-hosted-style requests: bucket.<domain>/key' },
   timeout: { type: 'int', default: 5000, help: 'upstream connect/response timeout in ms' },
@@ -53,6 +53,8 @@ export const FLAGS = {
   help: { type: 'boolean', default: false, help: 'print this help and exit' },
   'peer-ca': { type: 'string', help: 'PEM file of the CA certificates trusted for https:// peers, instead of the system\'s' },
   'advertise-url': { type: 'string', help: 'this node\'s URL as the other nodes reach it (its entry in --peers) when --host and --port do not identify it, e.g. behind a TLS sidecar or a port mapping' },
+  'client-regions': { type: 'list', help: 'regions clients may name in their SigV4 credential scope, comma-separated; * for any (default: the --s3-region)' },
+  'max-upload-files': { type: 'int', default: 1000, help: 'most files one /upload form may carry' },
 } as const satisfies Record<string, FlagSpec>;
 
 export type FlagName = keyof typeof FLAGS;
@@ -98,6 +100,9 @@ export interface Config {
   readonly maxUpstreamRequests: number;
   readonly maxInFlightRequests: number;
   readonly maxEventLoopDelayMs: number;
+  /** Regions a client's credential scope may name; undefined: any region. */
+  readonly clientRegions: readonly string[] | undefined;
+  readonly maxUploadFiles: number;
 }
 
 export type ParseResult =
@@ -246,6 +251,10 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
     }
   }
   const legacyToken = str('legacy-token');
+  const clientRegionList = (str('client-regions') ?? region).split(',').map((r) => r.trim()).filter(Boolean);
+  if (clientRegionList.length === 0) errors.push('--client-regions: name at least one region, or *');
+  const clientRegions = clientRegionList.includes('*') ? undefined : clientRegionList;
+  const maxUploadFiles = int('max-upload-files', 1, 1_000_000);
 
   const advertiseText = str('advertise-url');
   const advertiseUrl = advertiseText === undefined ? undefined : normalizePeer(advertiseText);
@@ -303,6 +312,8 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
     maxUpstreamRequests,
     maxInFlightRequests,
     maxEventLoopDelayMs,
+    clientRegions: clientRegions && Object.freeze(clientRegions),
+    maxUploadFiles,
   });
   return { kind: 'config', config };
 }

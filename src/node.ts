@@ -137,21 +137,23 @@ export async function createNode(config: Config, logger: Logger, overrides: Node
     else if (state.reachable) res.json({ ready: true });
     else res.status(503).json({ ready: false, reason: state.reason, since: new Date(state.sinceMs).toISOString() });
   });
+  const generatedKey = config.clientKeys.length === 0 ? generateClientKey() : undefined;
+  const auth = new ClientAuth({
+    verifier: new SigV4Verifier({ keys: new KeyStore(generatedKey ? [generatedKey] : config.clientKeys), regions: config.clientRegions }),
+    allowAnonymous: config.allowAnonymous,
+  });
   app.use(
     createLegacyRouter({
       gateway,
+      auth,
       maxMultipartMemoryBytes: config.maxMultipartMemoryBytes,
+      maxUploadFiles: config.maxUploadFiles,
       version: VERSION,
       token: config.legacy.token,
       logger: logger.child({ module: 'legacy' }),
     }),
   );
 
-  const generatedKey = config.clientKeys.length === 0 ? generateClientKey() : undefined;
-  const auth = new ClientAuth({
-    verifier: new SigV4Verifier({ keys: new KeyStore(generatedKey ? [generatedKey] : config.clientKeys) }),
-    allowAnonymous: config.allowAnonymous,
-  });
   const s3 = createS3Handler({
     gateway,
     auth,
@@ -183,7 +185,7 @@ export async function createNode(config: Config, logger: Logger, overrides: Node
       return;
     }
     if (!isVirtualHost(req) && (PROBES.has(path) || config.legacy.enabled) && LEGACY_ROUTES.has(`${req.method} ${path}`)) {
-      continueIfExpected(req, res);
+      // The legacy routes send 100 Continue themselves, once the request is authenticated.
       app(req, res);
       return;
     }

@@ -29,6 +29,9 @@ export interface FaultRule {
 export class CountingFront {
   readonly requests: Array<{ method: string; path: string; query: string }> = [];
   private rules: FaultRule[] = [];
+  private readonly inFlight = new Map<string, number>();
+  /** The most requests of each method that were in progress at once since the last reset. */
+  readonly peakInFlight = new Map<string, number>();
   /** True while a slow-body fault is still sending, so a test can tell bytes arrived before the end. */
   slowBodyInProgress = false;
   private server: Server | undefined;
@@ -52,6 +55,7 @@ export class CountingFront {
   reset(): void {
     this.requests.length = 0;
     this.rules = [];
+    this.peakInFlight.clear();
   }
 
   inject(rule: FaultRule): void {
@@ -78,6 +82,10 @@ export class CountingFront {
     const path = decodeURIComponent(q === -1 ? url : url.slice(0, q));
     const method = req.method ?? 'GET';
     this.requests.push({ method, path, query: q === -1 ? '' : url.slice(q + 1) });
+    const inFlight = (this.inFlight.get(method) ?? 0) + 1;
+    this.inFlight.set(method, inFlight);
+    this.peakInFlight.set(method, Math.max(inFlight, this.peakInFlight.get(method) ?? 0));
+    res.on('close', () => this.inFlight.set(method, (this.inFlight.get(method) ?? 1) - 1));
     const fault = this.takeFault(method, path);
     if (fault?.kind === 'delay') await sleep(fault.ms);
     if (fault?.kind === 'status') {

@@ -1,14 +1,26 @@
 import assert from 'node:assert/strict';
 import { createHash, createHmac } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
-import { GetObjectCommand, PutObjectCommand, S3Client, type S3ServiceException } from '@aws-sdk/client-s3';
+import {
+  CopyObjectCommand,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListBucketsCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  type S3ServiceException,
+} from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import aws4 from 'aws4';
 import { pino } from 'pino';
 import { request } from 'undici';
+import { parseConfig } from '../src/config.js';
 import { startGateway } from '../src/server.js';
 import { LOCAL_UPSTREAM_CREDENTIALS, startLocalUpstream } from '../src/upstream/local-upstream.js';
 import { uniqueKey } from '../test-support/bytes.js';
@@ -34,19 +46,24 @@ interface SignOptions {
   method?: string;
   body?: string | Buffer;
   headers?: Record<string, string>;
+  /** Sent as they are, after signing: not covered by the signature. */
+  unsignedHeaders?: Record<string, string>;
   secret?: string;
   accessKeyId?: string;
+  region?: string;
+  baseUrl?: string;
 }
 
 /** Sends a request signed by aws4, an implementation independent of Falcon's verifier. */
 async function signed(path: string, options: SignOptions = {}) {
-  const host = new URL(h.falcon.url).host;
+  const baseUrl = options.baseUrl ?? h.falcon.url;
+  const host = new URL(baseUrl).host;
   const opts = aws4.sign(
-    { host, path, method: options.method ?? 'GET', service: 's3', region: 'us-east-1', headers: { ...options.headers }, body: options.body },
+    { host, path, method: options.method ?? 'GET', service: 's3', region: options.region ?? 'us-east-1', headers: { ...options.headers }, body: options.body },
     { accessKeyId: options.accessKeyId ?? CLIENT_CREDENTIALS.accessKeyId, secretAccessKey: options.secret ?? CLIENT_CREDENTIALS.secretAccessKey },
   );
   const headers = Object.fromEntries(Object.entries(opts.headers ?? {}).filter(([k]) => k.toLowerCase() !== 'host').map(([k, v]) => [k, String(v)]));
-  const res = await request(`${h.falcon.url}${opts.path}`, { method: opts.method as 'GET', headers, body: options.body });
+  const res = await request(`${baseUrl}${opts.path}`, { method: opts.method as 'GET', headers: { ...headers, ...options.unsignedHeaders }, body: options.body });
   return { status: res.statusCode, text: await res.body.text() };
 }
 
@@ -246,10 +263,96 @@ describe('client authentication', () => {
   });
 });
 
+describe('signed headers and regions', () => {
+  test('refuses a signed PUT with unsigned x-amz-meta-*, x-amz-acl or x-amz-tagging headers, naming them, and stores nothing', async () => {
+    const cases: Array<Record<string, string>> = [
+      { 'x-amz-meta-owner': 'mallory' },
+      { 'x-amz-acl': 'public-read' },
+      { 'x-amz-tagging': 'a=b', 'X-Amz-Meta-Two': '2' },
+    ];
+    for (const unsignedHeaders of cases) {
+      const key = uniqueKey('unsigned');
+      const res = await signed(`/test/${key}`, { method: 'PUT', body: 'x', unsignedHeaders });
+      assert.equal(res.status, 403, JSON.stringify(unsignedHeaders));
+      assert.match(res.text, /<Code>AccessDenied<\/Code><Message>There were headers present in the request which were not signed<\/Message>/);
+      const names = Object.keys(unsignedHeaders).map((n) => n.toLowerCase()).sort().join(', ');
+      assert.match(res.text, new RegExp(`<HeadersNotSigned>${names}</HeadersNotSigned>`));
+      assert.equal(await stored(key), undefined);
+    }
+    assert.equal(h.front.requests.length, 0);
+    const signedMeta = uniqueKey('signed-meta');
+    assert.equal((await signed(`/test/${signedMeta}`, { method: 'PUT', body: 'x', headers: { 'x-amz-meta-owner': 'alice' } })).status, 200);
+  });
+
+  test('refuses a presigned URL sent with x-amz-* headers it did not sign, also after the same URL verified', async () => {
+    const key = uniqueKey('presign-unsigned');
+    await direct.send(new PutObjectCommand({ Bucket: 'test', Key: key, Body: 'presigned' }));
+    const url = await getSignedUrl(h.s3, new GetObjectCommand({ Bucket: 'test', Key: key }), { expiresIn: 300 });
+    const ok = await request(url);
+    assert.equal(ok.statusCode, 200);
+    await ok.body.dump();
+    const res = await request(url, { headers: { 'x-amz-request-payer': 'requester' } });
+    assert.equal(res.statusCode, 403);
+    assert.match(await res.body.text(), /<Code>AccessDenied<\/Code>.*<HeadersNotSigned>x-amz-request-payer<\/HeadersNotSigned>/s);
+    const put = await getSignedUrl(h.s3, new PutObjectCommand({ Bucket: 'test', Key: `${key}-up` }), { expiresIn: 300 });
+    const up = await request(put, { method: 'PUT', body: 'public?', headers: { 'x-amz-acl': 'public-read' } });
+    assert.equal(up.statusCode, 403);
+    assert.match(await up.body.text(), /<HeadersNotSigned>x-amz-acl<\/HeadersNotSigned>/);
+    assert.equal(await stored(`${key}-up`), undefined);
+  });
+
+  test('answers a credential scope for another region with the region Falcon expects', async () => {
+    const res = await signed('/test/x', { region: 'eu-west-1' });
+    assert.equal(res.status, 400);
+    assert.match(res.text, /<Code>AuthorizationHeaderMalformed<\/Code><Message>The authorization header is malformed; the region &apos;eu-west-1&apos; is wrong; expecting &apos;us-east-1&apos;<\/Message>/);
+    assert.match(res.text, /<Region>us-east-1<\/Region>/);
+    const eu = new S3Client({ endpoint: h.falcon.url, region: 'eu-west-1', forcePathStyle: true, credentials: CLIENT_CREDENTIALS });
+    const url = await getSignedUrl(eu, new GetObjectCommand({ Bucket: 'test', Key: 'x' }), { expiresIn: 300 });
+    eu.destroy();
+    const presigned = await request(url);
+    assert.equal(presigned.statusCode, 400);
+    const text = await presigned.body.text();
+    assert.match(text, /<Code>AuthorizationQueryParametersError<\/Code><Message>Error parsing the X-Amz-Credential parameter; the region &apos;eu-west-1&apos; is wrong; expecting &apos;us-east-1&apos;<\/Message>/);
+    assert.match(text, /<Region>us-east-1<\/Region>/);
+    assert.equal(h.front.requests.length, 0);
+  });
+
+  test('--client-regions lists the regions clients may sign for, and * accepts any', async () => {
+    const listed = await startHarness({ anonymous: false, flags: ['--client-regions', 'eu-west-1, us-east-1'] });
+    const any = await startHarness({ anonymous: false, flags: ['--client-regions', '*'] });
+    try {
+      assert.equal((await signed('/test/none', { region: 'eu-west-1', baseUrl: listed.falcon.url })).status, 404);
+      assert.equal((await signed('/test/none', { region: 'us-east-1', baseUrl: listed.falcon.url })).status, 404);
+      const wrong = await signed('/test/none', { region: 'ap-south-1', baseUrl: listed.falcon.url });
+      assert.equal(wrong.status, 400);
+      assert.match(wrong.text, /expecting &apos;eu-west-1&apos;.*<Region>eu-west-1<\/Region>/s);
+      assert.equal((await signed('/test/none', { region: 'ap-south-1', baseUrl: any.falcon.url })).status, 404);
+    } finally {
+      await listed.close();
+      await any.close();
+    }
+  });
+
+  test('answers a Signature Version 2 presigned URL with InvalidRequest, as for a SigV2 header', async () => {
+    const expires = Math.floor(Date.now() / 1000) + 300;
+    const res = await request(`${h.falcon.url}/test/x?AWSAccessKeyId=${CLIENT_CREDENTIALS.accessKeyId}&Expires=${expires}&Signature=abcd%3D`);
+    assert.equal(res.statusCode, 400);
+    assert.match(await res.body.text(), /<Code>InvalidRequest<\/Code><Message>The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.<\/Message>/);
+    const anonymous = await startHarness();
+    try {
+      const open = await request(`${anonymous.falcon.url}/test/x?AWSAccessKeyId=${CLIENT_CREDENTIALS.accessKeyId}&Expires=${expires}&Signature=abcd%3D`);
+      assert.equal(open.statusCode, 400, 'with --anonymous too: a signature is never ignored');
+      await open.body.dump();
+      assert.equal(anonymous.front.requests.length, 0);
+    } finally {
+      await anonymous.close();
+    }
+  });
+});
+
 describe('key configuration', () => {
   test('--credentials-file accepts every pair it lists', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'falcon-keys-'));
-    const { writeFile } = await import('node:fs/promises');
     const file = join(dir, 'keys');
     await writeFile(file, '# client keys\n[team-a]\naws_access_key_id = TEAMA\naws_secret_access_key = secret-a\n\n[team-b]\naws_access_key_id=TEAMB\naws_secret_access_key=secret-b\n');
     const t = await startHarness({ anonymous: false, flags: ['--credentials-file', file] });
@@ -266,6 +369,84 @@ describe('key configuration', () => {
       await t.close();
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('per-key bucket access', () => {
+  let t: Harness;
+  let dir: string;
+  let upstream: S3Client;
+  const PHOTOS = { accessKeyId: 'PHOTOS', secretAccessKey: 'photos-secret' };
+  const READER = { accessKeyId: 'READER', secretAccessKey: 'reader-secret' };
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'falcon-access-'));
+    const file = join(dir, 'keys');
+    await writeFile(
+      file,
+      `[photos]\naws_access_key_id = ${PHOTOS.accessKeyId}\naws_secret_access_key = ${PHOTOS.secretAccessKey}\nfalcon_buckets = test, unused\n` +
+        `[reader]\naws_access_key_id = ${READER.accessKeyId}\naws_secret_access_key = ${READER.secretAccessKey}\nfalcon_read_only = true\n`,
+    );
+    t = await startHarness({ anonymous: false, buckets: ['test', 'other'], flags: ['--credentials-file', file] });
+    upstream = upstreamClient(t);
+  });
+  after(async () => {
+    upstream.destroy();
+    await t.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('a key limited to some buckets uses them and gets AccessDenied elsewhere, before the cache is consulted', async () => {
+    await upstream.send(new PutObjectCommand({ Bucket: 'other', Key: 'secret', Body: 'not for photos' }));
+    await getObjectBytes(t.s3, 'other', 'secret');
+    t.front.reset();
+    const photos = sdkClient(t.falcon.url, PHOTOS);
+    try {
+      const denied = [
+        () => photos.send(new GetObjectCommand({ Bucket: 'other', Key: 'secret' })),
+        () => photos.send(new HeadObjectCommand({ Bucket: 'other', Key: 'secret' })),
+        () => photos.send(new PutObjectCommand({ Bucket: 'other', Key: 'new', Body: 'x' })),
+        () => photos.send(new DeleteObjectCommand({ Bucket: 'other', Key: 'secret' })),
+        () => photos.send(new ListObjectsV2Command({ Bucket: 'other' })),
+        () => photos.send(new ListBucketsCommand({})),
+        () => photos.send(new CopyObjectCommand({ Bucket: 'test', Key: 'copied', CopySource: 'other/secret' })),
+      ];
+      for (const [i, attempt] of denied.entries()) {
+        await assert.rejects(attempt(), (err: S3ServiceException) => err.$metadata.httpStatusCode === 403 && (i === 1 || err.name === 'AccessDenied'), `attempt ${i}`);
+      }
+      assert.equal(t.front.requests.length, 0, 'refused before the cache and the upstream');
+      assert.equal((await getObjectBytes(upstream, 'test', 'copied').catch(() => undefined)), undefined);
+      await photos.send(new PutObjectCommand({ Bucket: 'test', Key: 'mine', Body: 'photo' }));
+      assert.equal((await getObjectBytes(photos, 'test', 'mine')).toString(), 'photo');
+      assert.equal((await getObjectBytes(upstream, 'other', 'secret')).toString(), 'not for photos');
+    } finally {
+      photos.destroy();
+    }
+  });
+
+  test('a read-only key reads but cannot write or delete', async () => {
+    await upstream.send(new PutObjectCommand({ Bucket: 'other', Key: 'kept', Body: 'kept' }));
+    const reader = sdkClient(t.falcon.url, READER);
+    try {
+      assert.equal((await getObjectBytes(reader, 'other', 'kept')).toString(), 'kept');
+      assert.ok(((await reader.send(new ListBucketsCommand({}))).Buckets ?? []).length >= 2);
+      t.front.reset();
+      await assert.rejects(reader.send(new PutObjectCommand({ Bucket: 'other', Key: 'kept', Body: 'changed' })), { name: 'AccessDenied' });
+      await assert.rejects(reader.send(new DeleteObjectCommand({ Bucket: 'other', Key: 'kept' })), { name: 'AccessDenied' });
+      await assert.rejects(reader.send(new DeleteObjectsCommand({ Bucket: 'other', Delete: { Objects: [{ Key: 'kept' }] } })), { name: 'AccessDenied' });
+      assert.equal(t.front.requests.length, 0);
+      assert.equal((await getObjectBytes(upstream, 'other', 'kept')).toString(), 'kept');
+    } finally {
+      reader.destroy();
+    }
+  });
+
+  test('a credentials file with a bad falcon_read_only value is refused at start', async () => {
+    const file = join(dir, 'bad-keys');
+    await writeFile(file, '[x]\naws_access_key_id = X\naws_secret_access_key = y\nfalcon_read_only = maybe\n');
+    const parsed = parseConfig(['--credentials-file', file], {});
+    assert.equal(parsed.kind, 'error');
+    assert.match(JSON.stringify(parsed), /falcon_read_only: expected true or false/);
   });
 });
 

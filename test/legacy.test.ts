@@ -1,14 +1,18 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { randomBody, sha256, uniqueKey } from '../test-support/bytes.js';
+import { type FalconProcess, startFalconProcess } from '../test-support/falcon-process.js';
 import { getObjectBytes, type Harness, startHarness, upstreamClient } from '../test-support/harness.js';
 
 let h: Harness;
 let direct: S3Client;
 
 before(async () => {
-  h = await startHarness({ flags: ['--max-multipart-memory', '1'] });
+  h = await startHarness({ flags: ['--max-multipart-memory', '1', '--max-upload-files', '20'] });
   direct = upstreamClient(h);
 });
 after(async () => {
@@ -126,9 +130,74 @@ describe('legacy routes', () => {
     assert.equal(missing.status, 400);
   });
 
+  test('POST /upload refuses a form with more files than --max-upload-files with 413 and stores none of them', async () => {
+    const dir = uniqueKey('many');
+    const files: Array<[string, string]> = Array.from({ length: 21 }, (_, i) => [`f${i}.txt`, `file ${i}`]);
+    const res = await fetch(`${h.falcon.url}/upload?bucket=test&path=${dir}`, { method: 'POST', body: form(files) });
+    assert.equal(res.status, 413);
+    assert.deepEqual(await res.json(), { error: 'Too many files in the multipart form: at most 20' });
+    assert.equal(h.front.count('PUT'), 0);
+    assert.equal((await fetch(`${h.falcon.url}/healthz`)).status, 200);
+  });
+
+  test('POST /upload sends at most four files upstream at a time', async () => {
+    const dir = uniqueKey('pool');
+    h.front.inject({ method: 'PUT', fault: { kind: 'delay', ms: 100 } });
+    const files: Array<[string, string]> = Array.from({ length: 20 }, (_, i) => [`f${i}.txt`, `file ${i}`]);
+    const res = await fetch(`${h.falcon.url}/upload?bucket=test&path=${dir}`, { method: 'POST', body: form(files) });
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { error: '', message: "Uploaded 20 object(s) to S3 bucket 'test'" });
+    assert.equal(h.front.count('PUT'), 20);
+    const peak = h.front.peakInFlight.get('PUT') ?? 0;
+    assert.ok(peak >= 2 && peak <= 4, `peak of ${peak} uploads at once`);
+    assert.equal((await upstreamBytes(`${dir}/f19.txt`)).toString(), 'file 19');
+  });
+
+  test('refuses keys and paths with . or .. segments, which a normalising upstream would move to another bucket', async () => {
+    const upload = await fetch(`${h.falcon.url}/upload?bucket=test&path=../other`, { method: 'POST', body: form([['x.txt', 'x']]) });
+    assert.equal(upload.status, 400);
+    assert.deepEqual(await upload.json(), { error: "Object keys with '.' or '..' path segments are not supported.", code: 'InvalidArgument' });
+    for (const key of ['../other/x', 'a/./b', 'a/..']) {
+      const get = await fetch(`${h.falcon.url}/get?bucket=test&key=${encodeURIComponent(key)}`);
+      assert.equal(get.status, 400, key);
+      await get.body?.cancel();
+    }
+    assert.equal(h.front.requests.length, 0);
+  });
+
   test('GET /healthz answers 200 with the version', async () => {
     const res = await fetch(`${h.falcon.url}/healthz`);
     assert.equal(res.status, 200);
     assert.match(await res.text(), /^Version: \d+\.\d+\.\d+/);
   });
+});
+
+// A crash must show as a dead node, not as an error the test runner catches: these run Falcon in its own process.
+describe('legacy /upload with broken forms, in a node of its own', () => {
+  let node: FalconProcess;
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'falcon-forms-'));
+    node = await startFalconProcess(['--host', '127.0.0.1', '--port', '0', '--local-upstream', join(dir, 'data'), '--anonymous']);
+  });
+  after(async () => {
+    await node.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const truncatedForm = (field: string): string =>
+    `--falconboundary\r\ncontent-disposition: form-data; name="${field}"; filename="a.txt"\r\ncontent-type: text/plain\r\n\r\npartial data that never ends`;
+
+  for (const field of ['other', 'files']) {
+    test(`answers 400 to a form that ends inside a file part named ${field}, and keeps serving`, async () => {
+      const res = await fetch(`${node.url}/upload?bucket=test`, {
+        method: 'POST',
+        body: truncatedForm(field),
+        headers: { 'content-type': 'multipart/form-data; boundary=falconboundary' },
+      });
+      assert.equal(res.status, 400);
+      assert.deepEqual(await res.json(), { error: 'Expecting a multipart form' });
+      assert.equal((await fetch(`${node.url}/healthz`)).status, 200);
+    });
+  }
 });

@@ -1,18 +1,29 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { Readable } from 'node:stream';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { LegacyError, S3Error } from '../errors.js';
 import { type Gateway, objectBytes } from '../gateway.js';
 import { discardBody, drainBody } from '../http/discard-body.js';
+import type { ClientAuth } from '../s3/auth/client-auth.js';
 import { pipeBody, sendBody } from '../s3/forwarding.js';
-import { parseFormFiles } from './form-files.js';
+import { prepareBody } from '../s3/request-body.js';
+import { checkObjectPath } from '../s3/request.js';
+import { legacySignature, requireLegacyCredentials } from './auth.js';
+import { type FormFile, parseFormFiles } from './form-files.js';
 import { queryParam, requireQueryParam } from './query.js';
+
+/** Files of one form sent upstream at once: enough to overlap round trips, few enough to bound sockets and file descriptors. */
+const UPLOAD_CONCURRENCY = 4;
 
 export interface LegacyRoutesOptions {
   gateway: Gateway;
+  /** Authenticates /get, /upload and /invalidate as S3 requests are (SigV4), and checks bucket access. */
+  auth: ClientAuth;
   maxMultipartMemoryBytes: number;
+  /** Most files one /upload form may carry. */
+  maxUploadFiles: number;
   version: string;
-  /** When set, /get, /upload and /invalidate require `Authorization: Bearer <token>`. */
+  /** When set, `Authorization: Bearer <token>` is accepted too, and unsigned requests never are. */
   token: string | undefined;
   logger: Logger;
 }
@@ -26,11 +37,12 @@ export function createLegacyRouter(options: LegacyRoutesOptions): express.Router
     res.type('text/plain').send(`Version: ${options.version}`);
   });
 
-  if (options.token !== undefined) router.use(requireBearer(options.token));
+  router.use(requireLegacyCredentials({ auth: options.auth, token: options.token }));
 
   router.get('/get', async (req, res) => {
     const bucket = requireQueryParam(req, 'bucket');
     const key = requireQueryParam(req, 'key');
+    checkObjectPath(bucket, key);
     const read = await gateway.read(bucket, key, { acceptsLiveBody: true });
     if (read.kind === 'error') {
       if (read.statusCode === 404) throw new LegacyError(404, `Blob '${bucket}#${key}' not found`);
@@ -51,36 +63,51 @@ export function createLegacyRouter(options: LegacyRoutesOptions): express.Router
   });
 
   router.post('/upload', async (req, res) => {
-    const form = await parseFormFiles(req, 'files', options.maxMultipartMemoryBytes);
+    // The signed payload hash, Content-MD5 and checksums are verified before the form is complete,
+    // and the form is complete before anything is written upstream.
+    const prepared = prepareBody(req, legacySignature(res));
+    let form: Awaited<ReturnType<typeof parseFormFiles>>;
+    try {
+      form = await parseFormFiles(req.headers, prepared?.stream ?? Readable.from([]), {
+        field: 'files',
+        memoryBytes: options.maxMultipartMemoryBytes,
+        maxFiles: options.maxUploadFiles,
+      });
+    } catch (err) {
+      // What the form did not read is discarded as it comes, so the answer reaches the client.
+      if (prepared !== undefined && prepared.stream !== req) discardBody(prepared.stream);
+      req.unpipe();
+      drainBody(req, Number.POSITIVE_INFINITY);
+      throw err;
+    }
     try {
       if (form.files.length === 0) throw new LegacyError(400, "'files' not found in multipart form");
       const bucket = requireQueryParam(req, 'bucket');
       const path = queryParam(req, 'path');
       const prefix = path === undefined ? '' : path.endsWith('/') ? path : `${path}/`;
+      for (const file of form.files) checkObjectPath(bucket, `${prefix}${file.name}`);
       const failed: string[] = [];
-      await Promise.all(
-        form.files.map(async (file) => {
-          const key = `${prefix}${file.name}`;
-          try {
-            const response = await gateway.forward(
-              {
-                method: 'PUT',
-                bucket,
-                key,
-                query: [],
-                headers: { 'content-type': file.contentType, 'content-length': String(file.size) },
-                body: file.open(),
-              },
-              [[bucket, key]],
-            );
-            drainBody(response.body);
-            if (response.statusCode !== 200) failed.push(key);
-          } catch (err) {
-            logger.warn({ err, bucket, key }, 'legacy upload failed');
-            failed.push(key);
-          }
-        }),
-      );
+      await forEachLimited(form.files, UPLOAD_CONCURRENCY, async (file: FormFile) => {
+        const key = `${prefix}${file.name}`;
+        try {
+          const response = await gateway.forward(
+            {
+              method: 'PUT',
+              bucket,
+              key,
+              query: [],
+              headers: { 'content-type': file.contentType, 'content-length': String(file.size) },
+              body: file.open(),
+            },
+            [[bucket, key]],
+          );
+          drainBody(response.body);
+          if (response.statusCode !== 200) failed.push(key);
+        } catch (err) {
+          logger.warn({ err, bucket, key }, 'legacy upload failed');
+          failed.push(key);
+        }
+      });
       if (failed.length > 0) throw new LegacyError(500, 'Failed to upload some blobs', { uploadsFailed: failed.sort() });
       res.json({ error: '', message: `Uploaded ${form.files.length} object(s) to S3 bucket '${bucket}'` });
     } finally {
@@ -91,6 +118,7 @@ export function createLegacyRouter(options: LegacyRoutesOptions): express.Router
   router.post('/invalidate', async (req, res) => {
     const bucket = requireQueryParam(req, 'bucket');
     const key = requireQueryParam(req, 'key');
+    checkObjectPath(bucket, key);
     await gateway.invalidateEverywhere([[bucket, key]]);
     res.json({ error: '', message: `'${bucket}#${key}' invalidated from cache` });
   });
@@ -115,18 +143,13 @@ export function createLegacyRouter(options: LegacyRoutesOptions): express.Router
   return router;
 }
 
-function requireBearer(token: string) {
-  const expected = createHash('sha256').update(token).digest();
-  return (req: Request, res: Response, next: NextFunction): void => {
-    const match = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '');
-    const given = createHash('sha256').update(match?.[1]?.trim() ?? '').digest();
-    if (match && timingSafeEqual(given, expected)) {
-      next();
-      return;
-    }
-    drainBody(req);
-    res.status(401).set('www-authenticate', 'Bearer').json({ error: 'Missing or invalid bearer token' });
+/** Runs `task` over `items`, at most `limit` at a time. */
+async function forEachLimited<T>(items: readonly T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await task(items[next++] as T);
   };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 function downloadHeaders(key: string, size: number): Record<string, string> {

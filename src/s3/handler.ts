@@ -11,7 +11,8 @@ import { sendS3Error } from './error-response.js';
 import { continueIfExpected, pipeBody, relayHeaders, relayResponse, sendBody, toUpstreamRequest } from './forwarding.js';
 import { type ObjectResponsePlan, planObjectResponse } from './object-response.js';
 import { prepareBody } from './request-body.js';
-import { isCacheableRead, parseS3Request, type S3Request } from './request.js';
+import { accessesOf } from './auth/access.js';
+import { checkObjectPath, isCacheableRead, parseS3Request, type S3Request } from './request.js';
 import { parseDeleteObjectsKeys } from './xml.js';
 
 /** DeleteObjects names at most 1,000 keys of at most 1,024 bytes: a few MiB of XML at the very most. */
@@ -98,9 +99,12 @@ export function createS3Handler(options: S3HandlerOptions): S3Handler {
     let s3: S3Request | undefined;
     try {
       s3 = parseS3Request(req.method ?? 'GET', req.url ?? '/', req.headers, domain);
+      checkObjectPath(s3.bucket, s3.key);
       // A browser's CORS preflight carries no credentials by design: the upstream answers it from the
       // bucket's CORS configuration.
-      const signature = isCorsPreflight(req) ? undefined : auth.authenticate(req);
+      const preflight = isCorsPreflight(req);
+      const signature = preflight ? undefined : auth.authenticate(req);
+      if (!preflight) for (const [bucket, access] of accessesOf(s3, req.headers)) auth.authorize(signature, bucket, access);
       // Only now may a client waiting on "Expect: 100-continue" send its body: a rejected one never does.
       continueIfExpected(req, res);
       const { bucket, key } = s3;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { S3Error } from '../errors.js';
-import { isCacheableRead, parseS3Request } from './request.js';
+import { checkObjectPath, isCacheableRead, parseS3Request } from './request.js';
 
 test('parses path-style requests, decoding keys once and keeping +', () => {
   const r = parseS3Request('get', '/bucket/a%20b+c/%25/%C3%BC//x/?x-id=GetObject', {}, undefined);
@@ -39,4 +39,15 @@ test('caches plain object reads only', () => {
   assert.equal(read('/b/k', { 'x-amz-server-side-encryption-customer-algorithm': 'AES256' }), false);
   assert.equal(read('/b/k', {}, 'PUT'), false);
   assert.equal(read('/b'), false);
+});
+
+test('checkObjectPath refuses dot segments and dot buckets, and nothing else with dots', () => {
+  for (const key of ['..', '.', '../x', 'a/../b', 'a/./b', 'a/..', 'a/.']) {
+    assert.throws(() => checkObjectPath('b', key), (err: unknown) => err instanceof S3Error && err.code === 'InvalidArgument', key);
+  }
+  for (const bucket of ['.', '..', 'a/b']) {
+    assert.throws(() => checkObjectPath(bucket, 'k'), (err: unknown) => err instanceof S3Error && err.code === 'InvalidBucketName', bucket);
+  }
+  for (const key of ['a..b', '.hidden', 'x/..y', '...', 'a//b', undefined]) checkObjectPath('b', key);
+  checkObjectPath(undefined, undefined);
 });

@@ -57,6 +57,20 @@ export function parseS3Request(method: string, url: string, headers: IncomingHtt
   return { method: method.toUpperCase(), bucket, key, query, params, resource: path };
 }
 
+/**
+ * Refuses bucket names and keys that a normalising hop (a proxy, an upstream, any WHATWG URL parser)
+ * would resolve into another key or bucket: a key with a `.` or `..` segment, a bucket named `.` or
+ * `..` or containing `/`. Encoding cannot help, since such parsers take `%2E` for a dot as well.
+ */
+export function checkObjectPath(bucket: string | undefined, key: string | undefined): void {
+  if (bucket !== undefined && (bucket === '.' || bucket === '..' || bucket.includes('/'))) {
+    throw new S3Error('InvalidBucketName', { message: 'The specified bucket is not valid.', details: { BucketName: bucket } });
+  }
+  if (key?.split('/').some((segment) => segment === '.' || segment === '..')) {
+    throw new S3Error('InvalidArgument', { message: "Object keys with '.' or '..' path segments are not supported." });
+  }
+}
+
 function decodePath(rawPath: string): string {
   if (!rawPath.startsWith('/')) throw new S3Error('InvalidURI');
   try {

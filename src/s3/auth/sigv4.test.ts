@@ -177,3 +177,35 @@ describe('SigV4 verification of requests signed by independent signers', () => {
     assert.equal(verifierNow.verify(request('GET', opts.path ?? '', headers)).accessKeyId, AKID);
   });
 });
+
+describe('SigV4 verification: what S3 refuses besides a wrong signature', () => {
+  const GOOD = 'f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41';
+
+  test('refuses x-amz-* headers outside SignedHeaders, naming them', () => {
+    const verifier = new SigV4Verifier({ keys, now: () => EXAMPLE_TIME });
+    const signed = getObject(GOOD);
+    const extra = { ...signed, rawHeaders: [...signed.rawHeaders, 'X-Amz-Acl', 'public-read', 'x-amz-meta-a', '1'] };
+    assert.throws(
+      () => verifier.verify(extra),
+      (err: unknown) => err instanceof S3Error && err.code === 'AccessDenied' && err.details.HeadersNotSigned === 'x-amz-acl, x-amz-meta-a',
+    );
+    assert.equal(verifier.verify(signed).accessKeyId, AKID);
+  });
+
+  test('accepts only the configured regions, and any without a list', () => {
+    const euOnly = new SigV4Verifier({ keys, regions: ['eu-west-1'], now: () => EXAMPLE_TIME });
+    assert.throws(
+      () => euOnly.verify(getObject(GOOD)),
+      (err: unknown) => err instanceof S3Error && err.code === 'AuthorizationHeaderMalformed' && err.details.Region === 'eu-west-1',
+    );
+    const both = new SigV4Verifier({ keys, regions: ['eu-west-1', 'us-east-1'], now: () => EXAMPLE_TIME });
+    assert.equal(both.verify(getObject(GOOD)).accessKeyId, AKID);
+  });
+
+  test('answers Signature Version 2 presigned URLs with InvalidRequest', () => {
+    const verifier = new SigV4Verifier({ keys, now: () => EXAMPLE_TIME });
+    const v2 = request('GET', `/test.txt?AWSAccessKeyId=${AKID}&Expires=1369353600&Signature=abc%3D`, [['Host', 'examplebucket.s3.amazonaws.com']]);
+    assert.equal(SigV4Verifier.isAnonymous(v2), false);
+    assert.throws(() => verifier.verify(v2), code('InvalidRequest'));
+  });
+});

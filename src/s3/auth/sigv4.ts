@@ -40,8 +40,22 @@ export interface RequestToVerify {
 
 export interface SigV4VerifierOptions {
   keys: KeyStore;
+  /** Regions a credential scope may name; the first is the one error messages expect. Any region when undefined. */
+  regions?: readonly string[];
   now?: () => number;
 }
+
+export interface VerifyOptions {
+  /**
+   * Accept a header signature without x-amz-content-sha256, taken as signed over an empty payload, as
+   * curl before 8 signs (S3 itself requires the header). Such a body is not covered by the signature.
+   */
+  allowMissingContentSha256?: boolean;
+}
+
+/** Query parameters that carry a signature (SigV4 presigned URLs, and SigV2 ones to refuse). */
+const SIGNATURE_PARAMS = /[?&](X-Amz-Signature|X-Amz-Credential|X-Amz-Algorithm|AWSAccessKeyId|Signature)=/i;
+const SIGV4_QUERY = /[?&]X-Amz-(Signature|Credential|Algorithm)=/i;
 
 interface ParsedCredential {
   accessKeyId: string;
@@ -59,39 +73,46 @@ export class SigV4Verifier {
    * Requests verified before, by everything their signature covers: a presigned URL fetched again
    * (a player's range requests, many clients of one link) skips the cryptography, not the clock.
    */
-  private readonly verified = new Map<string, { result: VerifiedSignature; recheckTime: () => void }>();
+  private readonly verified = new Map<string, { result: VerifiedSignature; signedHeaders: readonly string[]; recheckTime: () => void }>();
 
   constructor(private readonly options: SigV4VerifierOptions) {
     this.now = options.now ?? Date.now;
   }
 
-  /** True when the request carries no signature at all. */
-  static isAnonymous(request: RequestToVerify): boolean {
-    return request.headers.authorization === undefined && !/[?&]X-Amz-Signature=/i.test(request.url);
+  /** The keys signatures are verified against. */
+  get keys(): KeyStore {
+    return this.options.keys;
   }
 
-  verify(request: RequestToVerify): VerifiedSignature {
+  /** True when the request carries no signature at all. */
+  static isAnonymous(request: RequestToVerify): boolean {
+    return request.headers.authorization === undefined && !SIGNATURE_PARAMS.test(request.url);
+  }
+
+  verify(request: RequestToVerify, options: VerifyOptions = {}): VerifiedSignature {
+    const authorization = request.headers.authorization;
+    if (authorization === undefined && !SIGV4_QUERY.test(request.url)) throw unsupportedMechanism();
     // Header-signed requests carry their own date and invocation id, so only presigned URLs repeat.
-    const key = request.headers.authorization === undefined ? memoKey(request) : undefined;
+    const key = authorization === undefined ? memoKey(request) : undefined;
     const known = key === undefined ? undefined : this.verified.get(key);
     if (known !== undefined) {
+      // The memo covers the signed headers' values, not the headers that came along unsigned.
+      requireSignedAmzHeaders(request.rawHeaders, known.signedHeaders);
       known.recheckTime();
       return known.result;
     }
-    const authorization = request.headers.authorization;
-    const [result, recheckTime] = authorization !== undefined ? this.verifyHeader(request, authorization) : this.verifyPresigned(request);
+    const [result, signedHeaders, recheckTime] =
+      authorization !== undefined ? this.verifyHeader(request, authorization, options) : this.verifyPresigned(request);
     if (key !== undefined) {
       if (this.verified.size >= MAX_MEMO_ENTRIES) this.verified.clear();
-      this.verified.set(key, { result, recheckTime });
+      this.verified.set(key, { result, signedHeaders, recheckTime });
     }
     return result;
   }
 
-  private verifyHeader(request: RequestToVerify, authorization: string): [VerifiedSignature, () => void] {
+  private verifyHeader(request: RequestToVerify, authorization: string, options: VerifyOptions): [VerifiedSignature, string[], () => void] {
     if (!authorization.startsWith(`${ALGORITHM} `)) {
-      if (/^AWS /.test(authorization)) {
-        throw new S3Error('InvalidRequest', { message: 'The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.' });
-      }
+      if (/^AWS /.test(authorization)) throw unsupportedMechanism();
       throw new S3Error('InvalidArgument', { message: 'Unsupported Authorization Type' });
     }
     const fields = new Map<string, string>();
@@ -106,6 +127,7 @@ export class SigV4Verifier {
       throw malformed('the Credential, SignedHeaders and Signature components are required.');
     }
     const credential = parseCredential(credentialText, (m) => malformed(m));
+    this.checkRegion(credential.region, (m, details) => malformed(m, details));
     const secret = this.secretFor(credential.accessKeyId);
     const amzDate = firstHeader(request.headers, 'x-amz-date') ?? dateHeaderAsAmzDate(firstHeader(request.headers, 'date'));
     if (amzDate === undefined || parseAmzDate(amzDate) === undefined) {
@@ -115,20 +137,24 @@ export class SigV4Verifier {
       throw malformed('Invalid credential date. Date is not the same as X-Amz-Date.');
     }
     this.checkSkew(amzDate);
-    const payloadHash = firstHeader(request.headers, 'x-amz-content-sha256');
-    if (payloadHash === undefined) {
+    const payloadHashHeader = firstHeader(request.headers, 'x-amz-content-sha256');
+    if (payloadHashHeader === undefined && !options.allowMissingContentSha256) {
       throw new S3Error('MissingSecurityHeader', { message: 'Your request is missing a required header: x-amz-content-sha256.', details: { MissingHeaderName: 'x-amz-content-sha256' } });
     }
+    const payloadHash = payloadHashHeader ?? EMPTY_SHA256;
     if (!PAYLOAD_HASHES.test(payloadHash)) {
       throw new S3Error('InvalidArgument', { message: 'x-amz-content-sha256 must be UNSIGNED-PAYLOAD, a STREAMING-* value, or a valid sha256 value.' });
     }
     const signedHeaders = signedHeaderList(signedHeadersText, (m) => malformed(m));
+    requireSignedAmzHeaders(request.rawHeaders, signedHeaders);
     const [path, query] = splitTarget(request.url);
-    const result = this.check(request, credential, secret, amzDate, signedHeaders, signature, path, canonicalQuery(query), payloadHash);
-    return [result, () => this.checkSkew(amzDate)];
+    const result = this.check(request, credential, secret, amzDate, signedHeaders, signature, path, queryPairs(query), undefined, payloadHash);
+    // Without the header nothing about the body was signed: it is as unsigned as UNSIGNED-PAYLOAD.
+    if (payloadHashHeader === undefined) result.payloadHash = 'UNSIGNED-PAYLOAD';
+    return [result, signedHeaders, () => this.checkSkew(amzDate)];
   }
 
-  private verifyPresigned(request: RequestToVerify): [VerifiedSignature, () => void] {
+  private verifyPresigned(request: RequestToVerify): [VerifiedSignature, string[], () => void] {
     const [path, query] = splitTarget(request.url);
     const pairs = queryPairs(query);
     const params = new Map<string, string>();
@@ -144,6 +170,7 @@ export class SigV4Verifier {
     }
     if (algorithm !== ALGORITHM) throw queryError('X-Amz-Algorithm only supports "AWS4-HMAC-SHA256"');
     const credential = parseCredential(credentialText, (m) => queryError(`Error parsing the X-Amz-Credential parameter; ${m}`));
+    this.checkRegion(credential.region, (m, details) => queryError(`Error parsing the X-Amz-Credential parameter; ${m}`, details));
     const secret = this.secretFor(credential.accessKeyId);
     const signedAt = parseAmzDate(amzDate);
     if (signedAt === undefined) throw queryError('X-Amz-Date must be in the ISO8601 Long Format "yyyyMMdd\'T\'HHmmss\'Z\'"');
@@ -155,8 +182,16 @@ export class SigV4Verifier {
     recheckTime();
     const payloadHash = params.get('X-Amz-Content-Sha256') ?? 'UNSIGNED-PAYLOAD';
     const signedHeaders = signedHeaderList(signedHeadersText, (m) => queryError(m));
-    const result = this.check(request, credential, secret, amzDate, signedHeaders, signature, path, canonicalQueryOf(pairs, 'X-Amz-Signature'), payloadHash);
-    return [result, recheckTime];
+    requireSignedAmzHeaders(request.rawHeaders, signedHeaders);
+    const result = this.check(request, credential, secret, amzDate, signedHeaders, signature, path, pairs, 'X-Amz-Signature', payloadHash);
+    return [result, signedHeaders, recheckTime];
+  }
+
+  private checkRegion(region: string, fail: (message: string, details: Record<string, string>) => S3Error): void {
+    const regions = this.options.regions;
+    if (regions === undefined || regions.includes(region)) return;
+    const expected = regions[0] ?? '';
+    throw fail(`the region '${region}' is wrong; expecting '${expected}'`, { Region: expected });
   }
 
   private checkPresignedTime(signedAt: number, expires: number, expiresText: string): void {
@@ -170,7 +205,7 @@ export class SigV4Verifier {
     }
   }
 
-  /** Compares the signature with the one computed over each plausible canonical URI, in constant time. */
+  /** Compares the signature with the one computed over each plausible canonical URI and query, in constant time. */
   private check(
     request: RequestToVerify,
     credential: ParsedCredential,
@@ -179,14 +214,15 @@ export class SigV4Verifier {
     signedHeaders: string[],
     signature: string,
     rawPath: string,
-    query: string,
+    queryParts: readonly QueryPair[],
+    excludeParam: string | undefined,
     payloadHash: string,
   ): VerifiedSignature {
     const headers = canonicalHeaders(request.rawHeaders, signedHeaders);
     const signingKey = this.signingKey(secret, credential);
     const given = Buffer.from(signature, 'utf8');
     let first: { canonicalRequest: string; stringToSign: string } | undefined;
-    for (const uri of canonicalUris(rawPath)) {
+    for (const [uri, query] of canonicalTargets(rawPath, queryParts, excludeParam)) {
       const canonicalRequest = [request.method.toUpperCase(), uri, query, headers, signedHeaders.join(';'), payloadHash].join('\n');
       const stringToSign = [ALGORITHM, amzDate, credential.scope, sha256Hex(canonicalRequest)].join('\n');
       const expected = Buffer.from(hmacHex(signingKey, stringToSign), 'utf8');
@@ -287,12 +323,34 @@ function signedHeaderList(text: string, fail: (message: string) => S3Error): str
   return names;
 }
 
-function malformed(message: string): S3Error {
-  return new S3Error('AuthorizationHeaderMalformed', { message: `The authorization header is malformed; ${message}` });
+function malformed(message: string, details?: Record<string, string>): S3Error {
+  return new S3Error('AuthorizationHeaderMalformed', { message: `The authorization header is malformed; ${message}`, details });
 }
 
-function queryError(message: string): S3Error {
-  return new S3Error('AuthorizationQueryParametersError', { message });
+function queryError(message: string, details?: Record<string, string>): S3Error {
+  return new S3Error('AuthorizationQueryParametersError', { message, details });
+}
+
+/** Signature Version 2, in a header or a query: S3 has retired it. */
+function unsupportedMechanism(): S3Error {
+  return new S3Error('InvalidRequest', { message: 'The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.' });
+}
+
+/**
+ * S3 refuses a request with x-amz-* headers its signature does not cover (an unsigned x-amz-acl or
+ * x-amz-meta-* would otherwise be forwarded, re-signed, as if the client had asked for it).
+ */
+function requireSignedAmzHeaders(rawHeaders: readonly string[], signedHeaders: readonly string[]): void {
+  const unsigned = new Set<string>();
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = (rawHeaders[i] as string).toLowerCase();
+    if (name.startsWith('x-amz-') && !signedHeaders.includes(name)) unsigned.add(name);
+  }
+  if (unsigned.size === 0) return;
+  throw new S3Error('AccessDenied', {
+    message: 'There were headers present in the request which were not signed',
+    details: { HeadersNotSigned: [...unsigned].sort().join(', ') },
+  });
 }
 
 export function parseAmzDate(text: string): number | undefined {
@@ -343,18 +401,31 @@ function canonicalComponent(raw: string, decoded: string): string {
   return UNRESERVED.test(raw) ? raw : encodeRfc3986(decoded);
 }
 
-/** The query as SigV4 signs it: every name and value RFC 3986-encoded, sorted by name then value. */
-export function canonicalQuery(query: string, exclude?: string): string {
-  return canonicalQueryOf(queryPairs(query), exclude);
+/**
+ * The (canonical URI, canonical query) pairs to try. The query is tried in the strict form first, then
+ * with each component as received (curl's --aws-sigv4 does not re-encode them).
+ */
+function canonicalTargets(rawPath: string, pairs: readonly QueryPair[], exclude: string | undefined): Array<[string, string]> {
+  const queries = [canonicalQueryOf(pairs, exclude)];
+  const asReceived = sortedQuery(pairs.filter(([name]) => name !== exclude).map(([, , rawName, rawValue]) => [rawName, rawValue]));
+  if (asReceived !== queries[0]) queries.push(asReceived);
+  const targets: Array<[string, string]> = [];
+  for (const query of queries) for (const uri of canonicalUris(rawPath)) targets.push([uri, query]);
+  return targets;
 }
 
+/** The query as SigV4 signs it: every name and value RFC 3986-encoded, sorted by name then value. */
 function canonicalQueryOf(pairs: readonly QueryPair[], exclude?: string): string {
   const encoded: Array<[string, string]> = [];
   for (const [name, value, rawName, rawValue] of pairs) {
     if (name !== exclude) encoded.push([canonicalComponent(rawName, name), canonicalComponent(rawValue, value)]);
   }
-  encoded.sort(([ak, av], [bk, bv]) => (ak < bk ? -1 : ak > bk ? 1 : av < bv ? -1 : av > bv ? 1 : 0));
-  return encoded.map(([k, v]) => `${k}=${v}`).join('&');
+  return sortedQuery(encoded);
+}
+
+function sortedQuery(pairs: Array<[string, string]>): string {
+  pairs.sort(([ak, av], [bk, bv]) => (ak < bk ? -1 : ak > bk ? 1 : av < bv ? -1 : av > bv ? 1 : 0));
+  return pairs.map(([k, v]) => `${k}=${v}`).join('&');
 }
 
 /**
