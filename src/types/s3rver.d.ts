@@ -1,5 +1,7 @@
 declare module 's3rver' {
+  import type { IncomingMessage } from 'node:http';
   import type { AddressInfo } from 'node:net';
+  import type { Readable } from 'node:stream';
 
   interface S3rverOptions {
     address?: string;
@@ -19,6 +21,8 @@ declare module 's3rver' {
     status: number;
     type: string;
     body: unknown;
+    /** The request; s3rver reads a PUT's body from it. */
+    req: IncomingMessage | Readable;
   }
 
   export type KoaMiddleware = (ctx: KoaContext, next: () => Promise<void>) => Promise<void>;
