@@ -42,6 +42,15 @@ test('an endpoint or AWS credentials select a remote upstream', () => {
   assert.equal(aws.upstream.region, 'eu-central-1');
 });
 
+test('request body limits have safe defaults', () => {
+  const c = config([]);
+  assert.equal(c.requestBodyTimeoutMs, 20_000);
+  assert.equal(c.requestBodyMinBytesPerSecond, 1024);
+  const tuned = config(['--request-body-timeout', '1000', '--request-body-min-rate', '0']);
+  assert.equal(tuned.requestBodyTimeoutMs, 1000);
+  assert.equal(tuned.requestBodyMinBytesPerSecond, 0);
+});
+
 test('normalises peers as the original did', () => {
   const c = config(['--peers', 'a:8080, http://b:8080/,https://c', '--cluster-secret', 'a-long-shared-secret']);
   assert.deepEqual(c.peers, ['http://a:8080', 'http://b:8080', 'https://c']);

@@ -46,6 +46,8 @@ export const FLAGS = {
   verbose: { type: 'boolean', default: false, help: 'log every request (debug level)' },
   version: { type: 'boolean', default: false, help: 'print the version and exit' },
   help: { type: 'boolean', default: false, help: 'print this help and exit' },
+  'request-body-timeout': { type: 'int', default: 20_000, help: 'ms a request body may go without a byte from the client while Falcon waits for one; also the window --request-body-min-rate is averaged over' },
+  'request-body-min-rate': { type: 'int', default: 1024, help: 'bytes per second a client must average over each --request-body-timeout window of sending a body (0 = no minimum)' },
 } as const satisfies Record<string, FlagSpec>;
 
 export type FlagName = keyof typeof FLAGS;
@@ -82,6 +84,10 @@ export interface Config {
   /** 0 means entries never expire. */
   readonly ttlMs: number;
   readonly verbose: boolean;
+  /** Longest wait for a request body's next byte; also the window the minimum rate is averaged over. */
+  readonly requestBodyTimeoutMs: number;
+  /** 0 means no minimum. */
+  readonly requestBodyMinBytesPerSecond: number;
 }
 
 export type ParseResult =
@@ -217,6 +223,9 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
   }
   const legacyToken = str('legacy-token');
 
+  const requestBodyTimeoutMs = int('request-body-timeout', 1, 3_600_000);
+  const requestBodyMinRate = int('request-body-min-rate', 0, 1024 ** 3);
+
   const verbose = bool('verbose');
   const allowAnonymous = bool('anonymous');
   const legacyEnabled = !bool('no-legacy');
@@ -252,6 +261,8 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
     timeoutMs,
     ttlMs: ttlMinutes * 60_000,
     verbose,
+    requestBodyTimeoutMs,
+    requestBodyMinBytesPerSecond: requestBodyMinRate,
   });
   return { kind: 'config', config };
 }

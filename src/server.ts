@@ -143,6 +143,7 @@ export async function startGateway(config: Config, logger: Logger, overrides: Ga
     gateway,
     auth,
     forwardChecksumTrailers: config.upstream.kind === 'remote' && config.upstream.checksumTrailers,
+    bodyPace: { idleTimeoutMs: config.requestBodyTimeoutMs, minBytesPerSecond: config.requestBodyMinBytesPerSecond },
     domain: config.domain,
     logger: logger.child({ module: 's3' }),
   });

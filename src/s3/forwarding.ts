@@ -64,6 +64,7 @@ export function toUpstreamRequest(
     if (body !== undefined) request.body = body;
     return request;
   }
+  request.signal = body.signal;
   for (const name of body.framingHeaders) delete headers[name];
   if (body.framingHeaders.length > 0) {
     const encodings = (headers['content-encoding'] ?? '')
@@ -78,8 +79,7 @@ export function toUpstreamRequest(
     headers['content-encoding'] = ['aws-chunked', headers['content-encoding']].filter(Boolean).join(', ');
     if (body.contentLength !== undefined) headers['x-amz-decoded-content-length'] = body.contentLength;
     headers['x-amz-trailer'] = body.trailers.names.join(',');
-    request.body = body.stream.pipe(new TrailerEncoder(body.trailers.values, body.trailers.names));
-    body.stream.on('error', (err) => (request.body as Readable).destroy(err));
+    request.body = body.through(new TrailerEncoder(body.trailers.values, body.trailers.names));
     request.payloadSha256 = 'STREAMING-UNSIGNED-PAYLOAD-TRAILER';
     return request;
   }

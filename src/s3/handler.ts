@@ -2,14 +2,16 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { readBounded } from '../cache/object-fill.js';
 import { S3Error } from '../errors.js';
-import { discardBody } from '../http/discard-body.js';
+import { discardBody, drainBody } from '../http/discard-body.js';
 import { type Gateway, type ObjectRead, objectBytes } from '../gateway.js';
+import type { UpstreamResponse } from '../upstream/upstream.js';
 import type { ClientAuth } from './auth/client-auth.js';
 import type { VerifiedSignature } from './auth/sigv4.js';
 import { sendS3Error } from './error-response.js';
 import { continueIfExpected, pipeBody, relayHeaders, relayResponse, sendBody, toUpstreamRequest } from './forwarding.js';
 import { type ObjectResponsePlan, planObjectResponse } from './object-response.js';
-import { prepareBody } from './request-body.js';
+import { declaredBodyBytes, MAX_SINGLE_PUT_BYTES, type PreparedBody, prepareBody } from './request-body.js';
+import type { BodyPace } from './request-body-reader.js';
 import { isCacheableRead, parseS3Request, type S3Request } from './request.js';
 import { parseDeleteObjectsKeys } from './xml.js';
 
@@ -21,6 +23,8 @@ export interface S3HandlerOptions {
   auth: ClientAuth;
   /** Send clients' trailing checksums on to the upstream (it must understand aws-chunked trailers). */
   forwardChecksumTrailers: boolean;
+  /** How long and how slowly clients may take to send request bodies. */
+  bodyPace: BodyPace;
   /** Base domain for virtual-hosted-style requests. */
   domain: string | undefined;
   logger: Logger;
@@ -65,7 +69,7 @@ export function createS3Handler(options: S3HandlerOptions): S3Handler {
         res.end(s3.method === 'HEAD' ? undefined : read.body);
         return;
       case 'uncacheable':
-        await forward(s3, req, res, undefined, 'BYPASS');
+        await forward(s3, req, res, undefined, 'BYPASS', {});
         return;
     }
   }
@@ -75,40 +79,97 @@ export function createS3Handler(options: S3HandlerOptions): S3Handler {
     req: IncomingMessage,
     res: ServerResponse,
     signature: VerifiedSignature | undefined,
-    cacheStatus?: string,
+    cacheStatus: string | undefined,
+    exchange: Exchange,
   ): Promise<void> {
-    const prepared = s3.method === 'GET' || s3.method === 'HEAD' ? undefined : prepareBody(req, signature);
+    const prepared = s3.method === 'GET' || s3.method === 'HEAD' ? undefined : prepareBody(req, signature, { pace: options.bodyPace });
+    exchange.body = prepared;
     let body: Buffer | undefined;
     let changes: Array<[string, string]> = [];
     const { bucket, key } = s3;
-    if (bucket !== undefined && key === undefined && s3.method === 'POST' && s3.params.has('delete')) {
-      body = prepared === undefined ? Buffer.alloc(0) : await readBounded(prepared.stream, MAX_DELETE_BODY_BYTES + 1);
-      if (body.length > MAX_DELETE_BODY_BYTES) throw new S3Error('MalformedXML', { message: 'The Delete request body is too large.' });
-      changes = parseDeleteObjectsKeys(body.toString('utf8')).map((k) => [bucket, k]);
-    } else if (bucket !== undefined && key !== undefined && changesObject(s3)) {
-      changes = [[bucket, key]];
+    let response: UpstreamResponse;
+    try {
+      if (bucket !== undefined && key === undefined && s3.method === 'POST' && s3.params.has('delete')) {
+        body = prepared === undefined ? Buffer.alloc(0) : await readBounded(prepared.stream, MAX_DELETE_BODY_BYTES + 1);
+        if (body.length > MAX_DELETE_BODY_BYTES) throw new S3Error('MalformedXML', { message: 'The Delete request body is too large.' });
+        changes = parseDeleteObjectsKeys(body.toString('utf8')).map((k) => [bucket, k]);
+      } else if (bucket !== undefined && key !== undefined && changesObject(s3)) {
+        changes = [[bucket, key]];
+      }
+      response = await gateway.forward(toUpstreamRequest(s3, req, body ?? prepared, options.forwardChecksumTrailers), changes);
+    } catch (err) {
+      throw clientBodyFailure(prepared) ?? err;
     }
-    const response = await gateway.forward(toUpstreamRequest(s3, req, body ?? prepared, options.forwardChecksumTrailers), changes);
+    const failure = clientBodyFailure(prepared);
+    if (failure !== undefined && response.statusCode < 300) {
+      discardBody(response.body);
+      throw failure;
+    }
+    if (prepared !== undefined) abandonBody(prepared, req, res);
     await relayResponse(res, response, cacheStatus === undefined ? {} : { 'x-cache': cacheStatus });
   }
 
   return async function handleS3(req, res, requestId) {
     let s3: S3Request | undefined;
+    const exchange: Exchange = {};
     try {
       s3 = parseS3Request(req.method ?? 'GET', req.url ?? '/', req.headers, domain);
       const signature = auth.authenticate(req);
+      refuseOversizedUpload(s3, req, res);
       // Only now may a client waiting on "Expect: 100-continue" send its body: a rejected one never does.
       continueIfExpected(req, res);
       const { bucket, key } = s3;
       if (bucket !== undefined && key !== undefined && isCacheableRead(s3, req.headers)) {
         await serveRead(s3, bucket, key, req, res);
       } else {
-        await forward(s3, req, res, signature, s3.method === 'GET' || s3.method === 'HEAD' ? 'BYPASS' : undefined);
+        await forward(s3, req, res, signature, s3.method === 'GET' || s3.method === 'HEAD' ? 'BYPASS' : undefined, exchange);
       }
     } catch (err) {
+      if (exchange.body !== undefined) abandonBody(exchange.body, req, res);
       sendS3Error(res, err, { method: req.method ?? 'GET', resource: s3?.resource ?? '/', requestId, logger });
     }
   };
+}
+
+/** What one S3 request has under way, for its error path. */
+interface Exchange {
+  /** The request body, once Falcon started reading it. */
+  body?: PreparedBody;
+}
+
+/** The body's own failure (a client fault, such as a bad chunk or a stalled upload), if it failed. */
+function clientBodyFailure(body: PreparedBody | undefined): S3Error | undefined {
+  return body?.error instanceof S3Error ? body.error : undefined;
+}
+
+/**
+ * Stops reading a body whose answer is decided. A client still sending gets "Connection: close"
+ * with the answer, and what it sends until the connection closes is discarded.
+ */
+function abandonBody(body: PreparedBody, req: IncomingMessage, res: ServerResponse): void {
+  body.dispose();
+  if (req.readableEnded) return;
+  if (!req.complete && !res.headersSent) res.setHeader('connection', 'close');
+  drainBody(req, Number.POSITIVE_INFINITY);
+}
+
+const UPLOAD_QUERY = /^(x-id|partnumber|uploadid)$/i;
+
+/** PutObject and UploadPart: the requests whose body becomes the bytes of an object or a part. */
+function isUpload(s3: S3Request, req: IncomingMessage): boolean {
+  if (s3.method !== 'PUT' || s3.key === undefined || req.headers['x-amz-copy-source'] !== undefined) return false;
+  // A presigned URL carries its signature and any x-amz-* headers in the query.
+  return s3.query.every(([name]) => UPLOAD_QUERY.test(name) || (/^x-amz-/i.test(name) && name.toLowerCase() !== 'x-amz-copy-source'));
+}
+
+/** S3 refuses a single PUT over 5 GiB from its headers alone; so does Falcon, before any of the body is read. */
+function refuseOversizedUpload(s3: S3Request, req: IncomingMessage, res: ServerResponse): void {
+  if (!isUpload(s3, req)) return;
+  const declared = declaredBodyBytes(req);
+  if (declared === undefined || declared <= MAX_SINGLE_PUT_BYTES) return;
+  // The body will not be read: the connection closes after the answer instead.
+  res.setHeader('connection', 'close');
+  throw new S3Error('EntityTooLarge', { details: { ProposedSize: String(declared), MaxSizeAllowed: String(MAX_SINGLE_PUT_BYTES) } });
 }
 
 /** Writes that can change what GetObject returns for the key; UploadPart only stages a part. */
