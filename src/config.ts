@@ -32,7 +32,7 @@ export const FLAGS = {
   's3-endpoint': { type: 'string', help: 'upstream S3 endpoint URL (default: AWS S3, or the embedded local upstream when no AWS credentials are configured)' },
   's3-region': { type: 'string', default: 'us-east-1', help: 'upstream region used for signing (also AWS_REGION)' },
   's3-force-path-style': { type: 'boolean', default: false, help: 'address the upstream as endpoint/bucket/key instead of bucket.endpoint/key' },
-  's3-checksum-trailers': { type: 'string', help: 'send clients\' trailing checksums to the upstream as aws-chunked trailers: true or false (default: true, false with the embedded local upstream)' },
+  's3-checksum-trailers': { type: 'string', help: 'how clients\' trailing checksums reach the upstream: auto (aws-chunked trailers to AWS S3; to other endpoints a checksum header on bodies up to 8 MiB, none on larger ones), true (always trailers) or false (never) (default: auto, false with the embedded local upstream)' },
   'local-upstream': { type: 'string', help: 'run the embedded local S3 upstream backed by this folder (default ./falcon-data when no upstream is configured)' },
   'access-key': { type: 'string', help: 'access key id clients sign with (also FALCON_ACCESS_KEY_ID); a random pair is made and printed when no key is configured' },
   'secret-key': { type: 'string', help: 'secret key for --access-key (also FALCON_SECRET_ACCESS_KEY)' },
@@ -48,13 +48,20 @@ export const FLAGS = {
   help: { type: 'boolean', default: false, help: 'print this help and exit' },
   'request-body-timeout': { type: 'int', default: 20_000, help: 'ms a request body may go without a byte from the client while Falcon waits for one; also the window --request-body-min-rate is averaged over' },
   'request-body-min-rate': { type: 'int', default: 1024, help: 'bytes per second a client must average over each --request-body-timeout window of sending a body (0 = no minimum)' },
+  's3-verify-writes': { type: 'string', default: 'true', help: 'check the upstream\'s answer to each PutObject and UploadPart (ETag = MD5 of the bytes sent, returned checksums) and fail the write on a mismatch: true or false' },
 } as const satisfies Record<string, FlagSpec>;
 
 export type FlagName = keyof typeof FLAGS;
 
+/**
+ * How clients' trailing checksums reach the upstream: re-framed as aws-chunked trailers, as
+ * x-amz-checksum-* headers on bodies small enough to read first, or not at all.
+ */
+export type TrailingChecksums = 'trailers' | 'headers' | 'none';
+
 export type UpstreamConfig =
   | { kind: 'local'; directory: string; region: string }
-  | { kind: 'remote'; endpoint: URL | undefined; region: string; forcePathStyle: boolean; checksumTrailers: boolean };
+  | { kind: 'remote'; endpoint: URL | undefined; region: string; forcePathStyle: boolean; trailingChecksums: TrailingChecksums };
 
 export interface ClusterConfig {
   readonly peers: readonly string[];
@@ -88,6 +95,8 @@ export interface Config {
   readonly requestBodyTimeoutMs: number;
   /** 0 means no minimum. */
   readonly requestBodyMinBytesPerSecond: number;
+  /** Check the upstream's ETag and returned checksums against the bytes of each upload. */
+  readonly verifyUpstreamWrites: boolean;
 }
 
 export type ParseResult =
@@ -203,10 +212,18 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
   if (localDir !== undefined && endpointText !== undefined) {
     errors.push('--local-upstream: cannot be combined with --s3-endpoint');
   }
+  const trailingChecksums = (endpointUrl: URL | undefined): TrailingChecksums => {
+    const value = str('s3-checksum-trailers')?.toLowerCase() ?? 'auto';
+    // Only AWS S3 is known to read aws-chunked trailers; a store that cannot would keep the framing as data.
+    if (value === 'auto') return endpointUrl === undefined || isAwsS3Host(endpointUrl.hostname) ? 'trailers' : 'headers';
+    if (TRUE_WORDS.has(value)) return 'trailers';
+    if (!FALSE_WORDS.has(value)) errors.push(`--s3-checksum-trailers: expected auto, true or false, got "${value}"`);
+    return 'none';
+  };
   const upstream: UpstreamConfig =
     localDir !== undefined || (endpointText === undefined && !hasAwsCredentials(env))
       ? { kind: 'local', directory: resolve(localDir ?? 'falcon-data'), region }
-      : { kind: 'remote', endpoint, region, forcePathStyle: bool('s3-force-path-style'), checksumTrailers: str('s3-checksum-trailers') === undefined || bool('s3-checksum-trailers') };
+      : { kind: 'remote', endpoint, region, forcePathStyle: bool('s3-force-path-style'), trailingChecksums: trailingChecksums(endpoint) };
 
   const clientKeys: ClientKey[] = [];
   const accessKey = str('access-key');
@@ -225,6 +242,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
 
   const requestBodyTimeoutMs = int('request-body-timeout', 1, 3_600_000);
   const requestBodyMinRate = int('request-body-min-rate', 0, 1024 ** 3);
+  const verifyUpstreamWrites = bool('s3-verify-writes');
 
   const verbose = bool('verbose');
   const allowAnonymous = bool('anonymous');
@@ -263,6 +281,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
     verbose,
     requestBodyTimeoutMs,
     requestBodyMinBytesPerSecond: requestBodyMinRate,
+    verifyUpstreamWrites,
   });
   return { kind: 'config', config };
 }
@@ -281,6 +300,10 @@ export function normalizePeer(text: string): string | undefined {
   const url = parseHttpUrl(/^[a-z]+:\/\//i.test(text) ? text : `http://${text}`);
   if (url === undefined || url.hostname === '' || (url.pathname !== '/' && url.pathname !== '')) return undefined;
   return url.origin;
+}
+
+function isAwsS3Host(hostname: string): boolean {
+  return /(^|\.)amazonaws\.com(\.cn)?$/i.test(hostname);
 }
 
 /** True when the standard AWS credential chain has something to find; then AWS S3 is the default upstream. */

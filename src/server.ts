@@ -142,8 +142,9 @@ export async function startGateway(config: Config, logger: Logger, overrides: Ga
   const s3 = createS3Handler({
     gateway,
     auth,
-    forwardChecksumTrailers: config.upstream.kind === 'remote' && config.upstream.checksumTrailers,
+    trailingChecksums: config.upstream.kind === 'remote' ? config.upstream.trailingChecksums : 'none',
     bodyPace: { idleTimeoutMs: config.requestBodyTimeoutMs, minBytesPerSecond: config.requestBodyMinBytesPerSecond },
+    verifyWrites: config.verifyUpstreamWrites,
     domain: config.domain,
     logger: logger.child({ module: 's3' }),
   });

@@ -9,7 +9,9 @@ export type Fault =
   /** Answers with this status and an S3 XML error without asking the upstream. */
   | { kind: 'status'; statusCode: number; code: string }
   /** Relays the body in `pieces` parts, `gapMs` apart, so a test can see bytes arrive before the end. */
-  | { kind: 'slow-body'; pieces: number; gapMs: number };
+  | { kind: 'slow-body'; pieces: number; gapMs: number }
+  /** Relays the upstream's answer with these headers set (an upstream that misreports what it stored). */
+  | { kind: 'response-headers'; headers: Record<string, string> };
 
 export interface FaultRule {
   method?: string;
@@ -102,7 +104,8 @@ export class CountingFront {
 
   private async relay(upstreamRes: IncomingMessage, res: ServerResponse, fault: Fault | undefined): Promise<void> {
     upstreamRes.on('error', () => res.destroy());
-    res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
+    const headers = fault?.kind === 'response-headers' ? { ...upstreamRes.headers, ...fault.headers } : upstreamRes.headers;
+    res.writeHead(upstreamRes.statusCode ?? 502, headers);
     if (fault?.kind !== 'truncate' && fault?.kind !== 'slow-body') {
       upstreamRes.pipe(res);
       return;

@@ -1,18 +1,22 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import { ByteBudget } from '../cache/byte-budget.js';
 import { readBounded } from '../cache/object-fill.js';
+import type { TrailingChecksums } from '../config.js';
 import { S3Error } from '../errors.js';
 import { discardBody, drainBody } from '../http/discard-body.js';
 import { type Gateway, type ObjectRead, objectBytes } from '../gateway.js';
 import type { UpstreamResponse } from '../upstream/upstream.js';
 import type { ClientAuth } from './auth/client-auth.js';
 import type { VerifiedSignature } from './auth/sigv4.js';
+import { CHECKSUM_HEADER_BUDGET_BYTES, type HeldBody, readForChecksumHeaders } from './checksum-headers.js';
 import { sendS3Error } from './error-response.js';
 import { continueIfExpected, pipeBody, relayHeaders, relayResponse, sendBody, toUpstreamRequest } from './forwarding.js';
 import { type ObjectResponsePlan, planObjectResponse } from './object-response.js';
 import { declaredBodyBytes, MAX_SINGLE_PUT_BYTES, type PreparedBody, prepareBody } from './request-body.js';
 import type { BodyPace } from './request-body-reader.js';
 import { isCacheableRead, parseS3Request, type S3Request } from './request.js';
+import { storedWrongBytes, upstreamWriteMismatch } from './write-verification.js';
 import { parseDeleteObjectsKeys } from './xml.js';
 
 /** DeleteObjects names at most 1,000 keys of at most 1,024 bytes: a few MiB of XML at the very most. */
@@ -21,10 +25,12 @@ const MAX_DELETE_BODY_BYTES = 4 * 1024 * 1024;
 export interface S3HandlerOptions {
   gateway: Gateway;
   auth: ClientAuth;
-  /** Send clients' trailing checksums on to the upstream (it must understand aws-chunked trailers). */
-  forwardChecksumTrailers: boolean;
+  /** How clients' trailing checksums reach the upstream. */
+  trailingChecksums: TrailingChecksums;
   /** How long and how slowly clients may take to send request bodies. */
   bodyPace: BodyPace;
+  /** Check the upstream's ETag and returned checksums against the bytes of each upload. */
+  verifyWrites: boolean;
   /** Base domain for virtual-hosted-style requests. */
   domain: string | undefined;
   logger: Logger;
@@ -34,6 +40,7 @@ export type S3Handler = (req: IncomingMessage, res: ServerResponse, requestId: s
 
 export function createS3Handler(options: S3HandlerOptions): S3Handler {
   const { gateway, domain, logger, auth } = options;
+  const checksumHeaderBudget = new ByteBudget(CHECKSUM_HEADER_BUDGET_BYTES);
 
   async function serveRead(s3: S3Request, bucket: string, key: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const read: ObjectRead =
@@ -82,23 +89,36 @@ export function createS3Handler(options: S3HandlerOptions): S3Handler {
     cacheStatus: string | undefined,
     exchange: Exchange,
   ): Promise<void> {
-    const prepared = s3.method === 'GET' || s3.method === 'HEAD' ? undefined : prepareBody(req, signature, { pace: options.bodyPace });
+    const upload = isUpload(s3, req);
+    const prepared =
+      s3.method === 'GET' || s3.method === 'HEAD'
+        ? undefined
+        : prepareBody(req, signature, { pace: options.bodyPace, md5: upload && options.verifyWrites });
     exchange.body = prepared;
-    let body: Buffer | undefined;
+    let bytes: Buffer | undefined;
+    let held: HeldBody | undefined;
     let changes: Array<[string, string]> = [];
     const { bucket, key } = s3;
+    let trailingChecksums = options.trailingChecksums;
     let response: UpstreamResponse;
     try {
       if (bucket !== undefined && key === undefined && s3.method === 'POST' && s3.params.has('delete')) {
-        body = prepared === undefined ? Buffer.alloc(0) : await readBounded(prepared.stream, MAX_DELETE_BODY_BYTES + 1);
-        if (body.length > MAX_DELETE_BODY_BYTES) throw new S3Error('MalformedXML', { message: 'The Delete request body is too large.' });
-        changes = parseDeleteObjectsKeys(body.toString('utf8')).map((k) => [bucket, k]);
-      } else if (bucket !== undefined && key !== undefined && changesObject(s3)) {
-        changes = [[bucket, key]];
+        bytes = prepared === undefined ? Buffer.alloc(0) : await readBounded(prepared.stream, MAX_DELETE_BODY_BYTES + 1);
+        if (bytes.length > MAX_DELETE_BODY_BYTES) throw new S3Error('MalformedXML', { message: 'The Delete request body is too large.' });
+        changes = parseDeleteObjectsKeys(bytes.toString('utf8')).map((k) => [bucket, k]);
+      } else {
+        if (bucket !== undefined && key !== undefined && changesObject(s3)) changes = [[bucket, key]];
+        if (prepared?.trailers !== undefined && trailingChecksums === 'headers') {
+          held = await readForChecksumHeaders(prepared, checksumHeaderBudget);
+          bytes = held?.bytes;
+          if (held === undefined) trailingChecksums = 'none';
+        }
       }
-      response = await gateway.forward(toUpstreamRequest(s3, req, body ?? prepared, options.forwardChecksumTrailers), changes);
+      response = await gateway.forward(toUpstreamRequest(s3, req, { prepared, bytes, trailingChecksums }), changes);
     } catch (err) {
       throw clientBodyFailure(prepared) ?? err;
+    } finally {
+      held?.release();
     }
     const failure = clientBodyFailure(prepared);
     if (failure !== undefined && response.statusCode < 300) {
@@ -106,6 +126,18 @@ export function createS3Handler(options: S3HandlerOptions): S3Handler {
       throw failure;
     }
     if (prepared !== undefined) abandonBody(prepared, req, res);
+    if (upload && prepared !== undefined && options.verifyWrites && response.statusCode === 200) {
+      const trailers = trailingChecksums === 'none' ? {} : (prepared.trailers?.values() ?? {});
+      const mismatch = upstreamWriteMismatch(response.headers, {
+        md5Hex: prepared.md5Hex() ?? '',
+        checksums: { ...prepared.headerChecksums, ...trailers },
+      });
+      if (mismatch !== undefined) {
+        discardBody(response.body);
+        await gateway.invalidateEverywhere(changes);
+        throw storedWrongBytes(mismatch);
+      }
+    }
     await relayResponse(res, response, cacheStatus === undefined ? {} : { 'x-cache': cacheStatus });
   }
 

@@ -1,5 +1,6 @@
+import { createHash, type Hash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { Duplex, Readable } from 'node:stream';
+import { type Duplex, type Readable, Transform, type TransformCallback } from 'node:stream';
 import { S3Error } from '../errors.js';
 import { AwsChunkedDecoder, type ChunkSigning, isAwsChunked } from './auth/aws-chunked.js';
 import { BodyVerifier, type ExpectedChecksum, validContentMd5 } from './auth/body-verifier.js';
@@ -14,6 +15,8 @@ export const MAX_SINGLE_PUT_BYTES = 5 * 1024 ** 3;
 export interface PrepareOptions {
   /** How long and how slowly the client may take to send its body. */
   pace: BodyPace;
+  /** Keep the MD5 of the bytes passed on, to check the upstream's ETag against. */
+  md5?: boolean;
 }
 
 /** What the request's headers say about its body. */
@@ -26,6 +29,8 @@ export interface BodyDescription {
   readonly framingHeaders: string[];
   /** Trailing headers (checksums) the client sent after the body, verified once the body has ended. */
   readonly trailers: { names: string[]; values: () => Record<string, string> } | undefined;
+  /** The x-amz-checksum-* headers the client sent, verified against the body once it has ended. */
+  readonly headerChecksums: Record<string, string>;
 }
 
 /**
@@ -39,10 +44,12 @@ export class PreparedBody implements BodyDescription {
   readonly payloadSha256: string | undefined;
   readonly framingHeaders: string[];
   readonly trailers: BodyDescription['trailers'];
+  readonly headerChecksums: Record<string, string>;
 
   private readonly stages: Readable[] = [];
   private readonly controller = new AbortController();
   private failure: Error | undefined;
+  private md5: Hash | undefined;
   private settled = false;
 
   constructor(head: RequestBodyReader, fields: BodyDescription) {
@@ -50,6 +57,7 @@ export class PreparedBody implements BodyDescription {
     this.payloadSha256 = fields.payloadSha256;
     this.framingHeaders = fields.framingHeaders;
     this.trailers = fields.trailers;
+    this.headerChecksums = fields.headerChecksums;
     this.watch(head);
   }
 
@@ -73,6 +81,25 @@ export class PreparedBody implements BodyDescription {
     this.watch(next);
     this.stages[this.stages.length - 2]?.pipe(next);
     return next;
+  }
+
+  /** From now on, hashes the bytes passed on with MD5 (what the upstream's ETag should be). */
+  trackMd5(): void {
+    const md5 = createHash('md5');
+    this.md5 = md5;
+    this.through(
+      new Transform({
+        transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
+          md5.update(chunk);
+          callback(null, chunk);
+        },
+      }),
+    );
+  }
+
+  /** Hex MD5 of every byte passed on, when tracked; read it once the upstream has taken the whole body. */
+  md5Hex(): string | undefined {
+    return this.md5?.copy().digest('hex');
   }
 
   /**
@@ -110,12 +137,14 @@ export function prepareBody(req: IncomingMessage, signature: VerifiedSignature |
   if (!hasBody(req)) return undefined;
   const payloadHash = signature?.payloadHash ?? header(req, 'x-amz-content-sha256');
   const checksums = headerChecksums(req);
-  return isAwsChunked(payloadHash, header(req, 'content-encoding'))
+  const prepared = isAwsChunked(payloadHash, header(req, 'content-encoding'))
     ? chunkedBody(req, payloadHash, signature, checksums, options)
     : plainBody(req, payloadHash, checksums, options);
+  if (options.md5) prepared.trackMd5();
+  return prepared;
 }
 
-function plainBody(req: IncomingMessage, payloadHash: string | undefined, checksums: ExpectedChecksum[], options: PrepareOptions): PreparedBody {
+function plainBody(req: IncomingMessage, payloadHash: string | undefined, checksums: HeaderChecksum[], options: PrepareOptions): PreparedBody {
   const md5 = header(req, 'content-md5');
   if (md5 !== undefined && !validContentMd5(md5)) throw new S3Error('InvalidDigest', { message: 'The Content-MD5 you specified was invalid.' });
   const sha256 = payloadHash !== undefined && SHA256_HEX.test(payloadHash) ? payloadHash : undefined;
@@ -124,6 +153,7 @@ function plainBody(req: IncomingMessage, payloadHash: string | undefined, checks
     payloadSha256: sha256,
     framingHeaders: [],
     trailers: undefined,
+    headerChecksums: headerValues(checksums),
   });
   if (sha256 !== undefined || md5 !== undefined || checksums.length > 0) prepared.through(new BodyVerifier({ sha256, md5, checksums }));
   return prepared;
@@ -133,7 +163,7 @@ function chunkedBody(
   req: IncomingMessage,
   payloadHash: string | undefined,
   signature: VerifiedSignature | undefined,
-  checksums: ExpectedChecksum[],
+  checksums: HeaderChecksum[],
   options: PrepareOptions,
 ): PreparedBody {
   const decodedText = header(req, 'x-amz-decoded-content-length');
@@ -166,22 +196,32 @@ function chunkedBody(
     payloadSha256: undefined,
     framingHeaders: ['x-amz-decoded-content-length', 'x-amz-trailer'],
     trailers: trailerNames.length === 0 ? undefined : { names: trailerNames, values: () => trailers },
+    headerChecksums: headerValues(checksums),
   });
   prepared.through(decoder);
   return prepared;
 }
 
-function headerChecksums(req: IncomingMessage): ExpectedChecksum[] {
-  const checksums: ExpectedChecksum[] = [];
+interface HeaderChecksum extends ExpectedChecksum {
+  header: string;
+  value: string;
+}
+
+function headerChecksums(req: IncomingMessage): HeaderChecksum[] {
+  const checksums: HeaderChecksum[] = [];
   for (const [name, raw] of Object.entries(req.headers)) {
     if (!name.startsWith('x-amz-checksum-') || raw === undefined) continue;
     const algorithm = checksumAlgorithmOf(name);
     if (algorithm === undefined) continue;
     const value = (Array.isArray(raw) ? (raw[0] ?? '') : raw).trim();
     if (!BASE64.test(value)) throw new S3Error('InvalidRequest', { message: `Value for ${name} header is invalid.` });
-    checksums.push({ checksum: new BodyChecksum(algorithm), expected: () => value });
+    checksums.push({ header: name, value, checksum: new BodyChecksum(algorithm), expected: () => value });
   }
   return checksums;
+}
+
+function headerValues(checksums: readonly HeaderChecksum[]): Record<string, string> {
+  return Object.fromEntries(checksums.map((c) => [c.header, c.value]));
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {
