@@ -16,7 +16,7 @@ import { type ObjectResponsePlan, planObjectResponse } from './object-response.j
 import { declaredBodyBytes, MAX_SINGLE_PUT_BYTES, type PreparedBody, prepareBody } from './request-body.js';
 import type { BodyPace } from './request-body-reader.js';
 import { isCacheableRead, parseS3Request, type S3Request } from './request.js';
-import { storedWrongBytes, upstreamWriteMismatch } from './write-verification.js';
+import { type SentBody, storedWrongBytes, upstreamWriteMismatch } from './write-verification.js';
 import { parseDeleteObjectsKeys } from './xml.js';
 
 /** DeleteObjects names at most 1,000 keys of at most 1,024 bytes: a few MiB of XML at the very most. */
@@ -125,20 +125,21 @@ export function createS3Handler(options: S3HandlerOptions): S3Handler {
       discardBody(response.body);
       throw failure;
     }
-    if (prepared !== undefined) abandonBody(prepared, req, res);
-    if (upload && prepared !== undefined && options.verifyWrites && response.statusCode === 200) {
-      const trailers = trailingChecksums === 'none' ? {} : (prepared.trailers?.values() ?? {});
-      const mismatch = upstreamWriteMismatch(response.headers, {
-        md5Hex: prepared.md5Hex() ?? '',
-        checksums: { ...prepared.headerChecksums, ...trailers },
-      });
-      if (mismatch !== undefined) {
-        discardBody(response.body);
-        await gateway.invalidateEverywhere(changes);
-        throw storedWrongBytes(mismatch);
-      }
+    if (prepared !== undefined) {
+      abandonBody(prepared, req, res);
+      if (upload && options.verifyWrites) await refuseIfStoredOtherBytes(response, sentBody(prepared, trailingChecksums), changes);
     }
     await relayResponse(res, response, cacheStatus === undefined ? {} : { 'x-cache': cacheStatus });
+  }
+
+  /** A 200 for an upload that shows the upstream stored other bytes than sent becomes a 502, and the key leaves every cache. */
+  async function refuseIfStoredOtherBytes(response: UpstreamResponse, sent: SentBody, changes: Array<[string, string]>): Promise<void> {
+    if (response.statusCode !== 200) return;
+    const mismatch = upstreamWriteMismatch(response.headers, sent);
+    if (mismatch === undefined) return;
+    discardBody(response.body);
+    await gateway.invalidateEverywhere(changes);
+    throw storedWrongBytes(mismatch);
   }
 
   return async function handleS3(req, res, requestId) {
@@ -167,6 +168,12 @@ export function createS3Handler(options: S3HandlerOptions): S3Handler {
 interface Exchange {
   /** The request body, once Falcon started reading it. */
   body?: PreparedBody;
+}
+
+/** What went upstream with an upload: the MD5 of its bytes, and the client's checksums unless they were dropped. */
+function sentBody(body: PreparedBody, trailingChecksums: TrailingChecksums): SentBody {
+  const trailers = trailingChecksums === 'none' ? {} : (body.trailers?.values() ?? {});
+  return { md5Hex: body.md5Hex(), checksums: { ...body.headerChecksums, ...trailers } };
 }
 
 /** The body's own failure (a client fault, such as a bad chunk or a stalled upload), if it failed. */

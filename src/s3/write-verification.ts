@@ -3,8 +3,8 @@ import { headerValue, type ResponseHeaders } from '../upstream/upstream.js';
 
 /** What Falcon sent the upstream as an object's (or part's) bytes. */
 export interface SentBody {
-  /** Hex MD5 of the bytes the upstream should store. */
-  md5Hex: string;
+  /** Hex MD5 of the bytes the upstream should store, when it was computed. */
+  md5Hex: string | undefined;
   /** The x-amz-checksum-* values sent with them (headers or trailers), by header name. */
   checksums: Record<string, string>;
 }
@@ -24,7 +24,7 @@ export function upstreamWriteMismatch(headers: ResponseHeaders, sent: SentBody):
   const etag = PLAIN_MD5_ETAG.exec(headerValue(headers, 'etag') ?? '')?.[1]?.toLowerCase();
   const encryption = headerValue(headers, 'x-amz-server-side-encryption')?.toLowerCase() ?? '';
   const customerKey = headerValue(headers, 'x-amz-server-side-encryption-customer-algorithm') !== undefined;
-  if (etag !== undefined && !KMS_ENCRYPTION.has(encryption) && !customerKey && etag !== sent.md5Hex) {
+  if (sent.md5Hex !== undefined && etag !== undefined && !KMS_ENCRYPTION.has(encryption) && !customerKey && etag !== sent.md5Hex) {
     return `ETag ${etag} is not the MD5 ${sent.md5Hex} of the bytes sent`;
   }
   for (const [name, value] of Object.entries(sent.checksums)) {
