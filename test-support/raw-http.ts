@@ -19,6 +19,8 @@ export interface RawRequest {
    */
   body: Buffer[];
   gapMs?: number;
+  /** Close the connection once the body pieces are written, as a client that goes away mid-upload. */
+  hangUp?: boolean;
 }
 
 /**
@@ -52,6 +54,7 @@ export function rawRequest(baseUrl: string, request: RawRequest): Promise<RawRes
         if (answered || socket.destroyed) return;
         socket.write(piece);
       }
+      if (request.hangUp) socket.destroy();
     });
   });
 }

@@ -225,6 +225,24 @@ describe('slow and oversized request bodies', () => {
     await assertRefused(res, key, 400, 'RequestTimeout');
   });
 
+  test('a client that goes away mid-body leaves nothing stored and the node serving', async () => {
+    for (const hash of ['UNSIGNED-PAYLOAD', 'STREAMING-UNSIGNED-PAYLOAD-TRAILER']) {
+      const key = uniqueKey('hang-up');
+      const path = `/test/${key}`;
+      const chunked = hash.startsWith('STREAMING');
+      const extra: Record<string, string> = chunked ? { 'Content-Encoding': 'aws-chunked', 'X-Amz-Decoded-Content-Length': '100000' } : {};
+      const { headers } = signHeaders(falcon.url, 'PUT', path, { 'X-Amz-Content-Sha256': hash, ...extra }, CLIENT_CREDENTIALS);
+      const body = chunked ? Buffer.from(`186a0\r\n${'x'.repeat(50_000)}`) : Buffer.alloc(50_000, 'x');
+      const res = await rawRequest(falcon.url, { method: 'PUT', path, headers: { ...headers, 'Content-Length': '100200' }, body: [body], hangUp: true });
+      assert.equal(res.status, 0, 'nobody left to answer');
+      // The node notices the hang-up, fails the body and cuts the upstream request; give it a moment.
+      await new Promise((r) => setTimeout(r, 200));
+      const health = await fetch(`${falcon.url}/healthz`);
+      assert.equal(health.status, 200, 'the node is still serving');
+      assert.equal(await stored(key), undefined, 'nothing stored upstream');
+    }
+  });
+
   test('a PutObject declaring more than 5 GiB gets EntityTooLarge without reaching the upstream', async () => {
     const key = uniqueKey('too-large');
     const res = await putRaw(key, 10_000_000_000, [Buffer.from('hello')]);
