@@ -37,12 +37,37 @@ test('flags override the environment, which overrides defaults', () => {
 
 test('an endpoint or AWS credentials select a remote upstream', () => {
   const withEndpoint = config(['--s3-endpoint', 'http://minio:9000', '--s3-force-path-style', '--s3-region', 'eu-west-1']);
-  assert.deepEqual(withEndpoint.upstream, { kind: 'remote', endpoint: new URL('http://minio:9000'), region: 'eu-west-1', forcePathStyle: true, checksumTrailers: true });
+  assert.deepEqual(withEndpoint.upstream, { kind: 'remote', endpoint: new URL('http://minio:9000'), region: 'eu-west-1', forcePathStyle: true, trailingChecksums: 'headers' });
   const off = config(['--s3-endpoint', 'http://minio:9000', '--s3-checksum-trailers', 'false']).upstream;
-  assert.equal(off.kind === 'remote' && off.checksumTrailers, false);
+  assert.equal(off.kind === 'remote' && off.trailingChecksums, 'none');
   const aws = config([], { AWS_ACCESS_KEY_ID: 'AKIA', AWS_REGION: 'eu-central-1' });
   assert.equal(aws.upstream.kind, 'remote');
   assert.equal(aws.upstream.region, 'eu-central-1');
+});
+
+test('--s3-checksum-trailers defaults to trailers for AWS S3 only, headers for other endpoints', () => {
+  const mode = (argv: string[], env: NodeJS.ProcessEnv = {}) => {
+    const upstream = config(argv, env).upstream;
+    return upstream.kind === 'remote' ? upstream.trailingChecksums : undefined;
+  };
+  assert.equal(mode([], { AWS_ACCESS_KEY_ID: 'AKIA' }), 'trailers');
+  assert.equal(mode(['--s3-endpoint', 'https://s3.eu-west-1.amazonaws.com']), 'trailers');
+  assert.equal(mode(['--s3-endpoint', 'http://minio:9000']), 'headers');
+  assert.equal(mode(['--s3-endpoint', 'http://minio:9000', '--s3-checksum-trailers', 'true']), 'trailers');
+  assert.equal(mode(['--s3-endpoint', 'https://s3.amazonaws.com', '--s3-checksum-trailers', 'false']), 'none');
+  const bad = parseConfig(['--s3-endpoint', 'http://minio:9000', '--s3-checksum-trailers', 'sometimes'], {});
+  assert.deepEqual(bad.kind === 'error' && bad.messages, ['--s3-checksum-trailers: expected auto, true or false, got "sometimes"']);
+});
+
+test('request body limits and upstream write checks have safe defaults', () => {
+  const c = config([]);
+  assert.equal(c.requestBodyTimeoutMs, 20_000);
+  assert.equal(c.requestBodyMinBytesPerSecond, 1024);
+  assert.equal(c.verifyUpstreamWrites, true);
+  const tuned = config(['--request-body-timeout', '1000', '--request-body-min-rate', '0', '--s3-verify-writes', 'false']);
+  assert.equal(tuned.requestBodyTimeoutMs, 1000);
+  assert.equal(tuned.requestBodyMinBytesPerSecond, 0);
+  assert.equal(tuned.verifyUpstreamWrites, false);
 });
 
 test('normalises peers as the original did', () => {

@@ -32,8 +32,8 @@ export const FLAGS = {
   's3-endpoint': { type: 'string', help: 'upstream S3 endpoint URL (default: AWS S3 when a region or AWS credentials are configured anywhere, else the embedded local upstream)' },
   's3-region': { type: 'string', default: 'us-east-1', help: 'upstream region used for signing; setting it (or AWS_REGION / AWS_DEFAULT_REGION) selects AWS S3 as the upstream' },
   's3-force-path-style': { type: 'boolean', default: false, help: 'address the upstream as endpoint/bucket/key instead of bucket.endpoint/key' },
-  's3-checksum-trailers': { type: 'string', help: 'send clients\' trailing checksums to the upstream as aws-chunked trailers: true or false (default: true, false with the embedded local upstream)' },
   'local-upstream': { type: 'string', help: 'run the embedded local S3 upstream backed by this folder (default ./falcon-data when nothing names an upstream)' },
+  's3-checksum-trailers': { type: 'string', help: 'how clients\' trailing checksums reach the upstream: auto (aws-chunked trailers to AWS S3; to other endpoints a checksum header on bodies up to 8 MiB, none on larger ones), true (always trailers) or false (never) (default: auto, false with the embedded local upstream)' },
   'access-key': { type: 'string', help: 'access key id clients sign with (also FALCON_ACCESS_KEY_ID); a random pair is made and printed when no key is configured' },
   'secret-key': { type: 'string', help: 'secret key for --access-key (also FALCON_SECRET_ACCESS_KEY)' },
   'credentials-file': { type: 'string', help: 'file of client key pairs in the AWS credentials format ([name] aws_access_key_id= aws_secret_access_key=)' },
@@ -55,13 +55,22 @@ export const FLAGS = {
   'advertise-url': { type: 'string', help: 'this node\'s URL as the other nodes reach it (its entry in --peers) when --host and --port do not identify it, e.g. behind a TLS sidecar or a port mapping' },
   'client-regions': { type: 'list', help: 'regions clients may name in their SigV4 credential scope, comma-separated; * for any (default: the --s3-region)' },
   'max-upload-files': { type: 'int', default: 1000, help: 'most files one /upload form may carry' },
+  'request-body-timeout': { type: 'int', default: 20_000, help: 'ms a request body may go without a byte from the client while Falcon waits for one; also the window --request-body-min-rate is averaged over' },
+  'request-body-min-rate': { type: 'int', default: 1024, help: 'bytes per second a client must average over each --request-body-timeout window of sending a body (0 = no minimum)' },
+  's3-verify-writes': { type: 'string', default: 'true', help: 'check the upstream\'s answer to each PutObject and UploadPart (ETag = MD5 of the bytes sent, returned checksums) and fail the write on a mismatch: true or false' },
 } as const satisfies Record<string, FlagSpec>;
 
 export type FlagName = keyof typeof FLAGS;
 
+/**
+ * How clients' trailing checksums reach the upstream: re-framed as aws-chunked trailers, as
+ * x-amz-checksum-* headers on bodies small enough to read first, or not at all.
+ */
+export type TrailingChecksums = 'trailers' | 'headers' | 'none';
+
 export type UpstreamConfig =
   | { kind: 'local'; directory: string; region: string }
-  | { kind: 'remote'; endpoint: URL | undefined; region: string; forcePathStyle: boolean; checksumTrailers: boolean };
+  | { kind: 'remote'; endpoint: URL | undefined; region: string; forcePathStyle: boolean; trailingChecksums: TrailingChecksums };
 
 export interface ClusterConfig {
   readonly peers: readonly string[];
@@ -103,6 +112,12 @@ export interface Config {
   /** Regions a client's credential scope may name; undefined: any region. */
   readonly clientRegions: readonly string[] | undefined;
   readonly maxUploadFiles: number;
+  /** Longest wait for a request body's next byte; also the window the minimum rate is averaged over. */
+  readonly requestBodyTimeoutMs: number;
+  /** 0 means no minimum. */
+  readonly requestBodyMinBytesPerSecond: number;
+  /** Check the upstream's ETag and returned checksums against the bytes of each upload. */
+  readonly verifyUpstreamWrites: boolean;
 }
 
 export type ParseResult =
@@ -232,10 +247,18 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
     given(values['s3-force-path-style']) !== undefined ||
     given(env[envName('s3-force-path-style')]) !== undefined ||
     hasAwsConfiguration(env);
+  const trailingChecksums = (endpointUrl: URL | undefined): TrailingChecksums => {
+    const value = str('s3-checksum-trailers')?.toLowerCase() ?? 'auto';
+    // Only AWS S3 is known to read aws-chunked trailers; a store that cannot would keep the framing as data.
+    if (value === 'auto') return endpointUrl === undefined || isAwsS3Host(endpointUrl.hostname) ? 'trailers' : 'headers';
+    if (TRUE_WORDS.has(value)) return 'trailers';
+    if (!FALSE_WORDS.has(value)) errors.push(`--s3-checksum-trailers: expected auto, true or false, got "${value}"`);
+    return 'none';
+  };
   const upstream: UpstreamConfig =
     localDir !== undefined || !upstreamGiven
       ? { kind: 'local', directory: resolve(localDir ?? 'falcon-data'), region }
-      : { kind: 'remote', endpoint, region, forcePathStyle: bool('s3-force-path-style'), checksumTrailers: str('s3-checksum-trailers') === undefined || bool('s3-checksum-trailers') };
+      : { kind: 'remote', endpoint, region, forcePathStyle: bool('s3-force-path-style'), trailingChecksums: trailingChecksums(endpoint) };
 
   const clientKeys: ClientKey[] = [];
   const accessKey = str('access-key');
@@ -269,6 +292,10 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
       errors.push(`--peer-ca: ${(err as Error).message}`);
     }
   }
+
+  const requestBodyTimeoutMs = int('request-body-timeout', 1, 3_600_000);
+  const requestBodyMinRate = int('request-body-min-rate', 0, 1024 ** 3);
+  const verifyUpstreamWrites = bool('s3-verify-writes');
 
   const verbose = bool('verbose');
   const allowAnonymous = bool('anonymous');
@@ -314,6 +341,9 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
     maxEventLoopDelayMs,
     clientRegions: clientRegions && Object.freeze(clientRegions),
     maxUploadFiles,
+    requestBodyTimeoutMs,
+    requestBodyMinBytesPerSecond: requestBodyMinRate,
+    verifyUpstreamWrites,
   });
   return { kind: 'config', config };
 }
@@ -353,4 +383,8 @@ function hasAwsConfiguration(env: NodeJS.ProcessEnv): boolean {
   const credentials = given(env.AWS_SHARED_CREDENTIALS_FILE) ?? join(home, '.aws', 'credentials');
   const config = given(env.AWS_CONFIG_FILE) ?? join(home, '.aws', 'config');
   return existsSync(credentials) || existsSync(config);
+}
+
+function isAwsS3Host(hostname: string): boolean {
+  return /(^|\.)amazonaws\.com(\.cn)?$/i.test(hostname);
 }

@@ -19,6 +19,7 @@ export const S3_ERROR_STATUS = {
   InvalidRange: 416,
   InvalidRequest: 400,
   InvalidURI: 400,
+  MalformedTrailerError: 400,
   MalformedXML: 400,
   MethodNotAllowed: 405,
   MissingContentLength: 411,
@@ -27,6 +28,7 @@ export const S3_ERROR_STATUS = {
   NoSuchKey: 404,
   NotImplemented: 501,
   PreconditionFailed: 412,
+  RequestTimeout: 400,
   RequestTimeTooSkewed: 403,
   ServiceUnavailable: 503,
   SignatureDoesNotMatch: 403,
@@ -49,6 +51,11 @@ const DEFAULT_MESSAGES: Partial<Record<S3ErrorCode, string>> = {
   MalformedXML:
     'The XML you provided was not well-formed or did not validate against our published schema.',
   PreconditionFailed: 'At least one of the pre-conditions you specified did not hold',
+  EntityTooLarge: 'Your proposed upload exceeds the maximum allowed object size.',
+  IncompleteBody: 'You did not provide the number of bytes specified by the Content-Length HTTP header.',
+  MalformedTrailerError: 'The request contained trailing data that was not well-formed or did not conform to our published schema.',
+  RequestTimeout:
+    'Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed.',
   ServiceUnavailable: 'The upstream S3 service could not be reached. Please try again.',
   GatewayTimeout: 'The upstream S3 service did not answer in time.',
   SlowDown: 'Please reduce your request rate.',

@@ -148,6 +148,7 @@ export async function createNode(config: Config, logger: Logger, overrides: Node
       auth,
       maxMultipartMemoryBytes: config.maxMultipartMemoryBytes,
       maxUploadFiles: config.maxUploadFiles,
+      bodyPace: { idleTimeoutMs: config.requestBodyTimeoutMs, minBytesPerSecond: config.requestBodyMinBytesPerSecond },
       version: VERSION,
       token: config.legacy.token,
       logger: logger.child({ module: 'legacy' }),
@@ -157,7 +158,9 @@ export async function createNode(config: Config, logger: Logger, overrides: Node
   const s3 = createS3Handler({
     gateway,
     auth,
-    forwardChecksumTrailers: config.upstream.kind === 'remote' && config.upstream.checksumTrailers,
+    trailingChecksums: config.upstream.kind === 'remote' ? config.upstream.trailingChecksums : 'none',
+    bodyPace: { idleTimeoutMs: config.requestBodyTimeoutMs, minBytesPerSecond: config.requestBodyMinBytesPerSecond },
+    verifyWrites: config.verifyUpstreamWrites,
     domain: config.domain,
     logger: logger.child({ module: 's3' }),
   });

@@ -11,7 +11,9 @@ export type Fault =
   /** Relays the body in `pieces` parts, `gapMs` apart, so a test can see bytes arrive before the end. */
   | { kind: 'slow-body'; pieces: number; gapMs: number }
   /** Relays the answer chunked, without its Content-Length. */
-  | { kind: 'no-content-length' };
+  | { kind: 'no-content-length' }
+  /** Relays the upstream's answer with these headers set (an upstream that misreports what it stored). */
+  | { kind: 'response-headers'; headers: Record<string, string> };
 
 export interface FaultRule {
   method?: string;
@@ -119,7 +121,8 @@ export class CountingFront {
       upstreamRes.pipe(res);
       return;
     }
-    res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
+    const headers = fault?.kind === 'response-headers' ? { ...upstreamRes.headers, ...fault.headers } : upstreamRes.headers;
+    res.writeHead(upstreamRes.statusCode ?? 502, headers);
     if (fault?.kind !== 'truncate' && fault?.kind !== 'slow-body') {
       upstreamRes.pipe(res);
       return;

@@ -39,7 +39,7 @@ export class VerifyingFront {
       };
       let body: PreparedBody | undefined;
       try {
-        body = prepareBody(req, this.auth.authenticate(req));
+        body = prepareBody(req, this.auth.authenticate(req), { pace: { idleTimeoutMs: 30_000, minBytesPerSecond: 0 } });
       } catch (err) {
         return fail(err);
       }

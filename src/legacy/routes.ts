@@ -7,6 +7,7 @@ import { discardBody, drainBody } from '../http/discard-body.js';
 import type { ClientAuth } from '../s3/auth/client-auth.js';
 import { pipeBody, sendBody } from '../s3/forwarding.js';
 import { prepareBody } from '../s3/request-body.js';
+import type { BodyPace } from '../s3/request-body-reader.js';
 import { checkObjectPath } from '../s3/request.js';
 import { legacySignature, requireLegacyCredentials } from './auth.js';
 import { type FormFile, parseFormFiles } from './form-files.js';
@@ -22,6 +23,8 @@ export interface LegacyRoutesOptions {
   maxMultipartMemoryBytes: number;
   /** Most files one /upload form may carry. */
   maxUploadFiles: number;
+  /** How long and how slowly clients may take to send an /upload form. */
+  bodyPace: BodyPace;
   version: string;
   /** When set, `Authorization: Bearer <token>` is accepted too, and unsigned requests never are. */
   token: string | undefined;
@@ -65,7 +68,7 @@ export function createLegacyRouter(options: LegacyRoutesOptions): express.Router
   router.post('/upload', async (req, res) => {
     // The signed payload hash, Content-MD5 and checksums are verified before the form is complete,
     // and the form is complete before anything is written upstream.
-    const prepared = prepareBody(req, legacySignature(res));
+    const prepared = prepareBody(req, legacySignature(res), { pace: options.bodyPace });
     let form: Awaited<ReturnType<typeof parseFormFiles>>;
     try {
       form = await parseFormFiles(req.headers, prepared?.stream ?? Readable.from([]), {
@@ -75,10 +78,11 @@ export function createLegacyRouter(options: LegacyRoutesOptions): express.Router
       });
     } catch (err) {
       // What the form did not read is discarded as it comes, so the answer reaches the client.
-      if (prepared !== undefined && prepared.stream !== req) discardBody(prepared.stream);
+      prepared?.dispose();
       req.unpipe();
       drainBody(req, Number.POSITIVE_INFINITY);
-      throw err;
+      // A body that failed its own checks (digest, pace) answers with that failure.
+      throw prepared?.error instanceof S3Error ? prepared.error : err;
     }
     try {
       if (form.files.length === 0) throw new LegacyError(400, "'files' not found in multipart form");

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { TrailingChecksums } from '../config.js';
 import type { HeaderMap, ResponseHeaders, UpstreamRequest, UpstreamResponse } from '../upstream/upstream.js';
 import { TrailerEncoder } from './auth/trailer-encoder.js';
 import type { PreparedBody } from './request-body.js';
@@ -37,16 +38,24 @@ const DROPPED_RESPONSE_HEADERS = new Set([
   'x-amz-request-id',
 ]);
 
+/** The body of a forwarded request. */
+export interface OutgoingBody {
+  /** The client's verified body; the headers that described its framing are not forwarded. */
+  prepared: PreparedBody | undefined;
+  /** The body read into memory, sent instead of streaming `prepared`. */
+  bytes?: Buffer;
+  /**
+   * How the client's trailing checksums travel: with `bytes` (read to the end, so they are known)
+   * as headers unless 'none'; with a streamed body re-framed as trailers for 'trailers', else not at all.
+   */
+  trailingChecksums: TrailingChecksums;
+}
+
 /**
  * Turns a client request into the upstream request: same method, bucket, key, query and body,
  * without the client's signature, with aws-chunked framing removed and the body verified.
  */
-export function toUpstreamRequest(
-  s3: S3Request,
-  req: IncomingMessage,
-  body: Buffer | PreparedBody | undefined,
-  forwardTrailers = false,
-): UpstreamRequest {
+export function toUpstreamRequest(s3: S3Request, req: IncomingMessage, body: OutgoingBody): UpstreamRequest {
   const headers: HeaderMap = {};
   for (const [name, value] of Object.entries(req.headers)) {
     if (value === undefined || DROPPED_REQUEST_HEADERS.has(name)) continue;
@@ -60,12 +69,14 @@ export function toUpstreamRequest(
     else query.push([name, value]);
   }
   const request: UpstreamRequest = { method: s3.method, bucket: s3.bucket, key: s3.key, query, headers };
-  if (body === undefined || Buffer.isBuffer(body)) {
-    if (body !== undefined) request.body = body;
+  const { prepared, bytes } = body;
+  if (prepared === undefined) {
+    if (bytes !== undefined) request.body = bytes;
     return request;
   }
-  for (const name of body.framingHeaders) delete headers[name];
-  if (body.framingHeaders.length > 0) {
+  request.signal = prepared.signal;
+  for (const name of prepared.framingHeaders) delete headers[name];
+  if (prepared.framingHeaders.length > 0) {
     const encodings = (headers['content-encoding'] ?? '')
       .split(',')
       .map((t) => t.trim())
@@ -73,20 +84,29 @@ export function toUpstreamRequest(
     if (encodings.length > 0) headers['content-encoding'] = encodings.join(', ');
     else delete headers['content-encoding'];
   }
-  if (forwardTrailers && body.trailers !== undefined) {
+  const trailers = prepared.trailers;
+  if (bytes !== undefined) {
+    request.body = bytes;
+    // Read to its end, the body's trailers are known: they go first, as headers.
+    if (trailers !== undefined && body.trailingChecksums !== 'none') Object.assign(headers, trailers.values());
+    else if (trailers !== undefined) delete headers['x-amz-sdk-checksum-algorithm'];
+    return request;
+  }
+  if (trailers !== undefined && body.trailingChecksums === 'trailers') {
     // Re-framed with the verified trailers, so the upstream keeps the client's checksums.
     headers['content-encoding'] = ['aws-chunked', headers['content-encoding']].filter(Boolean).join(', ');
-    if (body.contentLength !== undefined) headers['x-amz-decoded-content-length'] = body.contentLength;
-    headers['x-amz-trailer'] = body.trailers.names.join(',');
-    request.body = body.stream.pipe(new TrailerEncoder(body.trailers.values, body.trailers.names));
-    body.stream.on('error', (err) => (request.body as Readable).destroy(err));
+    if (prepared.contentLength !== undefined) headers['x-amz-decoded-content-length'] = prepared.contentLength;
+    headers['x-amz-trailer'] = trailers.names.join(',');
+    request.body = prepared.through(new TrailerEncoder(trailers.values, trailers.names));
     request.payloadSha256 = 'STREAMING-UNSIGNED-PAYLOAD-TRAILER';
     return request;
   }
-  if (body.contentLength !== undefined) headers['content-length'] = body.contentLength;
-  request.body = body.stream;
+  // The checksum the client announced does not go with the body: S3 refuses the algorithm without its value.
+  if (trailers !== undefined) delete headers['x-amz-sdk-checksum-algorithm'];
+  if (prepared.contentLength !== undefined) headers['content-length'] = prepared.contentLength;
+  request.body = prepared.stream;
   // A client that signed the payload's hash lets the upstream check the bytes end to end.
-  if (body.payloadSha256 !== undefined) request.payloadSha256 = body.payloadSha256;
+  if (prepared.payloadSha256 !== undefined) request.payloadSha256 = prepared.payloadSha256;
   return request;
 }
 

@@ -1,5 +1,7 @@
 declare module 's3rver' {
+  import type { IncomingMessage } from 'node:http';
   import type { AddressInfo } from 'node:net';
+  import type { Readable } from 'node:stream';
 
   interface S3rverOptions {
     address?: string;
@@ -19,8 +21,8 @@ declare module 's3rver' {
     status: number;
     type: string;
     body: unknown;
-    /** The node request; a middleware may replace it with a stream of the bytes it already read. */
-    req: NodeJS.ReadableStream;
+    /** The request; s3rver reads a PUT's body from it, and a middleware may replace it with a stream of bytes it already read. */
+    req: IncomingMessage | Readable;
   }
 
   export type KoaMiddleware = (ctx: KoaContext, next: () => Promise<void>) => Promise<void>;

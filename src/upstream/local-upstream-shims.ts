@@ -1,6 +1,11 @@
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { readFile, readdir, rm, stat } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { KoaContext, KoaMiddleware } from 's3rver';
 
 const XML_HEADER = '<?xml version="1.0" encoding="UTF-8"?>\n';
@@ -13,10 +18,11 @@ function escapeXml(text: string): string {
 /**
  * Operations the embedded S3 server (s3rver) lacks or gets wrong, answered the way S3 does so that
  * clients relying on them work against the local upstream: ListMultipartUploads (minio-js asks
- * it before every multipart upload) and ACL reads (s3rver's stub puts Permission outside Grant).
+ * it before every multipart upload), ACL reads (s3rver's stub puts Permission outside Grant), and
+ * uploads cut midway (s3rver would keep them truncated).
  */
 export function localUpstreamShims(directory: string): KoaMiddleware[] {
-  return [listMultipartUploads(directory), aclReads(), completeMultipartChecks(directory)];
+  return [completeUploadsOnly(), listMultipartUploads(directory), aclReads(), completeMultipartChecks(directory)];
 }
 
 /** CompleteMultipartUpload bodies are small; S3 allows 10,000 parts. */
@@ -75,6 +81,31 @@ function fail(ctx: KoaContext, status: number, code: string, message: string): v
   ctx.status = status;
   ctx.type = 'application/xml';
   ctx.body = `${XML_HEADER}<Error><Code>${code}</Code><Message>${escapeXml(message)}</Message></Error>`;
+}
+
+/**
+ * s3rver writes a PUT's body over the object's file as it arrives, so an upload cut midway would
+ * leave a truncated object where the previous one was. S3 stores a body only once all of it
+ * arrived: receive it into a temporary file first and give s3rver only a complete one.
+ */
+function completeUploadsOnly(): KoaMiddleware {
+  return async (ctx, next) => {
+    const req = ctx.req as IncomingMessage;
+    const hasBody = (req.headers['content-length'] ?? '0') !== '0' || req.headers['transfer-encoding'] !== undefined;
+    if (ctx.method !== 'PUT' || !/^\/[^/]+\/./.test(ctx.path) || !hasBody) return next();
+    const file = join(tmpdir(), `falcon-local-upload-${randomUUID()}`);
+    try {
+      try {
+        await pipeline(req, createWriteStream(file));
+      } catch {
+        return; // The client went away: nothing is stored, and nobody is left to answer.
+      }
+      ctx.req = createReadStream(file);
+      await next();
+    } finally {
+      await rm(file, { force: true });
+    }
+  };
 }
 
 function listMultipartUploads(directory: string): KoaMiddleware {

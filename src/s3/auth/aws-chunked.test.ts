@@ -11,11 +11,11 @@ function frame(chunks: string[], trailer = '', signed = false): string {
 }
 
 /** Feeds the body in pieces of `step` bytes so that framing splits across writes. */
-async function decode(body: string, expected: number | undefined, step = 3): Promise<{ data: string; decoder: AwsChunkedDecoder }> {
+async function decode(body: string, expected: number | undefined, step = 3, maxBytes?: number): Promise<{ data: string; decoder: AwsChunkedDecoder }> {
   const bytes = Buffer.from(body);
   const pieces: Buffer[] = [];
   for (let i = 0; i < bytes.length; i += step) pieces.push(bytes.subarray(i, i + step));
-  const decoder = new AwsChunkedDecoder({ expectedBytes: expected, checksums: [] });
+  const decoder = new AwsChunkedDecoder({ expectedBytes: expected, maxBytes, checksums: [] });
   const data = await buffer(Readable.from(pieces).pipe(decoder));
   return { data: data.toString(), decoder };
 }
@@ -42,8 +42,22 @@ test('fails a body whose decoded length differs from x-amz-decoded-content-lengt
 
 test('fails a body cut before its final chunk or with bad framing', async () => {
   await assert.rejects(decode('5\r\nabc', undefined), { code: 'IncompleteBody' });
-  await assert.rejects(decode('zz\r\nabc\r\n0\r\n\r\n', undefined), { code: 'InvalidRequest' });
-  await assert.rejects(decode('2\r\nabc\r\n0\r\n\r\n', undefined), { code: 'InvalidRequest' });
+  await assert.rejects(decode('zz\r\nabc\r\n0\r\n\r\n', undefined), { code: 'IncompleteBody' });
+  await assert.rejects(decode('-3\r\nabc\r\n0\r\n\r\n', undefined), { code: 'IncompleteBody' });
+  await assert.rejects(decode('00000000000000003\r\nabc\r\n0\r\n\r\n', undefined), { code: 'IncompleteBody' });
+  await assert.rejects(decode('2\r\nabc\r\n0\r\n\r\n', undefined), { code: 'IncompleteBody' });
+  await assert.rejects(decode('ffffffffffffffff\r\nabc\r\n0\r\n\r\n', 3), { code: 'IncompleteBody' });
+  await assert.rejects(decode('ffffffffffffffff\r\nabc\r\n0\r\n\r\n', undefined, 3, 5 * 1024 ** 3), { code: 'EntityTooLarge' });
+  await assert.rejects(decode('3\r\nabc\r\n0\r\nx-amz-checksum-crc32 NSRBwg==\r\n\r\n', 3), { code: 'MalformedTrailerError' });
+});
+
+test('streams unsigned chunks of any size; holds signed ones whole, up to 16 MiB', async () => {
+  const big = 'x'.repeat(17 * 1024 * 1024);
+  const { data } = await decode(frame([big]), big.length, 1024 * 1024);
+  assert.equal(data.length, big.length);
+  const signing = { signingKey: Buffer.alloc(32), amzDate: '20130524T000000Z', scope: 's', seedSignature: 'seed', signedTrailer: false };
+  const decoder = new AwsChunkedDecoder({ signing, checksums: [] });
+  await assert.rejects(buffer(Readable.from([Buffer.from(`1000001;chunk-signature=${'0'.repeat(64)}\r\nabc`)]).pipe(decoder)), { code: 'InvalidArgument' });
 });
 
 test('recognises aws-chunked from the payload hash or the content encoding', () => {

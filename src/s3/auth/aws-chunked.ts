@@ -6,8 +6,11 @@ import { HeldBackTransform } from './held-back-transform.js';
 import { EMPTY_SHA256, hmacHex, sha256Hex } from './sigv4.js';
 
 const MAX_LINE_BYTES = 8 * 1024;
-/** Clients send chunks of 8 KiB to a few MiB; a chunk is held whole until its signature is checked. */
-const MAX_CHUNK_BYTES = 16 * 1024 * 1024;
+/**
+ * Clients sign chunks of 8 KiB to a few MiB; a signed chunk is held whole until its signature is
+ * checked. Unsigned chunks stream through, whatever their size.
+ */
+const MAX_SIGNED_CHUNK_BYTES = 16 * 1024 * 1024;
 const CRLF = Buffer.from('\r\n');
 
 /** What the chunk signatures of a STREAMING-AWS4-HMAC-SHA256-PAYLOAD body chain from. */
@@ -24,6 +27,8 @@ export interface ChunkSigning {
 export interface AwsChunkedOptions {
   /** x-amz-decoded-content-length, when given. */
   expectedBytes?: number;
+  /** Largest decoded body accepted (EntityTooLarge past it), whatever x-amz-decoded-content-length says. */
+  maxBytes?: number;
   signing?: ChunkSigning;
   /** Checksums to verify at the end; their expected values may come from `trailers`. */
   checksums: ExpectedChecksum[];
@@ -33,8 +38,9 @@ type State = 'size' | 'data' | 'data-end' | 'trailer' | 'done';
 
 /**
  * Removes aws-chunked framing (`<hex-size>[;chunk-signature=<sig>]\r\n<data>\r\n ... 0...\r\n<trailers>\r\n`)
- * while streaming. Each chunk's signature is verified in the chain before its bytes go on; the
- * decoded length, trailing checksums and trailer signature are verified before the last bytes go on.
+ * while streaming. Each signed chunk's signature is verified in the chain before its bytes go on;
+ * the decoded length, trailing checksums and trailer signature are verified before the last bytes
+ * go on. Broken framing fails the body with IncompleteBody, as a short body would.
  */
 export class AwsChunkedDecoder extends HeldBackTransform {
   readonly trailers: Record<string, string> = {};
@@ -42,6 +48,7 @@ export class AwsChunkedDecoder extends HeldBackTransform {
   private pending = Buffer.alloc(0);
   private remaining = 0;
   private chunkSignature: string | undefined;
+  /** The signed chunk being received, held until its signature is checked. */
   private chunkParts: Buffer[] = [];
   private decodedBytes = 0;
   private previousSignature: string | undefined;
@@ -83,7 +90,9 @@ export class AwsChunkedDecoder extends HeldBackTransform {
     while (buf.length > 0) {
       if (this.state === 'data') {
         const take = Math.min(this.remaining, buf.length);
-        this.chunkParts.push(buf.subarray(0, take));
+        const piece = buf.subarray(0, take);
+        if (this.options.signing === undefined) this.accept(piece);
+        else this.chunkParts.push(piece);
         buf = buf.subarray(take);
         this.remaining -= take;
         if (this.remaining === 0) this.state = 'data-end';
@@ -92,7 +101,7 @@ export class AwsChunkedDecoder extends HeldBackTransform {
       if (this.state === 'done') break;
       const eol = buf.indexOf(CRLF);
       if (eol === -1) {
-        if (buf.length > MAX_LINE_BYTES) throw malformed('An aws-chunked line is too long.');
+        if (buf.length > MAX_LINE_BYTES) throw incomplete('An aws-chunked line is too long.');
         break;
       }
       const line = buf.subarray(0, eol).toString('latin1');
@@ -105,19 +114,18 @@ export class AwsChunkedDecoder extends HeldBackTransform {
   private onLine(line: string): void {
     switch (this.state) {
       case 'data-end':
-        if (line !== '') throw malformed('An aws-chunked chunk is longer than its size.');
-        this.completeChunk(Buffer.concat(this.chunkParts));
-        this.chunkParts = [];
+        if (line !== '') throw incomplete('An aws-chunked chunk is longer than its size.');
+        this.endChunk();
         this.state = 'size';
         return;
       case 'size': {
         const [sizeText = '', ...extensions] = line.split(';');
-        if (!/^[0-9a-fA-F]{1,16}$/.test(sizeText)) throw malformed('An aws-chunked chunk size is not hexadecimal.');
+        if (!/^[0-9a-fA-F]{1,16}$/.test(sizeText)) throw incomplete('An aws-chunked chunk size is not a hexadecimal number.');
         this.remaining = Number.parseInt(sizeText, 16);
-        if (this.remaining > MAX_CHUNK_BYTES) throw malformed('An aws-chunked chunk is larger than 16 MiB.');
+        this.checkChunkSize(this.remaining);
         this.chunkSignature = extensions.find((e) => e.startsWith('chunk-signature='))?.slice('chunk-signature='.length);
         if (this.remaining === 0) {
-          this.completeChunk(Buffer.alloc(0));
+          this.endChunk();
           this.state = 'trailer';
         } else this.state = 'data';
         return;
@@ -128,25 +136,40 @@ export class AwsChunkedDecoder extends HeldBackTransform {
           return;
         }
         const colon = line.indexOf(':');
-        if (colon <= 0) throw malformed('An aws-chunked trailer is malformed.');
+        if (colon <= 0) throw new S3Error('MalformedTrailerError');
         this.trailers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
         return;
       }
       default:
-        throw malformed('Unexpected aws-chunked framing.');
+        throw incomplete('The aws-chunked body continues after its final chunk.');
     }
   }
 
-  private completeChunk(data: Buffer): void {
-    const signing = this.options.signing;
-    if (signing !== undefined) {
-      const stringToSign = ['AWS4-HMAC-SHA256-PAYLOAD', signing.amzDate, signing.scope, this.previousSignature, EMPTY_SHA256, sha256Hex(data)].join('\n');
-      this.previousSignature = this.expectSignature(this.chunkSignature, hmacHex(signing.signingKey, stringToSign));
-    }
-    this.decodedBytes += data.length;
-    if (this.options.expectedBytes !== undefined && this.decodedBytes > this.options.expectedBytes) {
+  /** Refuses a chunk before any of its bytes are read when its size alone breaks a limit. */
+  private checkChunkSize(size: number): void {
+    const expected = this.options.expectedBytes;
+    if (expected !== undefined && this.decodedBytes + size > expected) {
       throw incomplete('The decoded body is longer than x-amz-decoded-content-length.');
     }
+    if (this.decodedBytes + size > (this.options.maxBytes ?? Number.POSITIVE_INFINITY)) throw new S3Error('EntityTooLarge');
+    if (this.options.signing !== undefined && size > MAX_SIGNED_CHUNK_BYTES) {
+      throw new S3Error('InvalidArgument', { message: 'A signed aws-chunked chunk may not be larger than 16 MiB.' });
+    }
+  }
+
+  /** At the end of a chunk: a signed one is checked in the chain, then passed on. */
+  private endChunk(): void {
+    const signing = this.options.signing;
+    if (signing === undefined) return;
+    const data = Buffer.concat(this.chunkParts);
+    this.chunkParts = [];
+    const stringToSign = ['AWS4-HMAC-SHA256-PAYLOAD', signing.amzDate, signing.scope, this.previousSignature, EMPTY_SHA256, sha256Hex(data)].join('\n');
+    this.previousSignature = this.expectSignature(this.chunkSignature, hmacHex(signing.signingKey, stringToSign));
+    this.accept(data);
+  }
+
+  private accept(data: Buffer): void {
+    this.decodedBytes += data.length;
     for (const { checksum } of this.options.checksums) checksum.update(data);
     this.hold(data);
   }
@@ -173,10 +196,6 @@ export class AwsChunkedDecoder extends HeldBackTransform {
 
 function incomplete(message: string): S3Error {
   return new S3Error('IncompleteBody', { message });
-}
-
-function malformed(message: string): S3Error {
-  return new S3Error('InvalidRequest', { message });
 }
 
 /** Whether a request body is aws-chunked framed, from its headers. */
