@@ -49,7 +49,8 @@ function completeMultipartChecks(directory: string): KoaMiddleware {
     let previous = 0;
     for (const part of body.toString('utf8').matchAll(/<Part>([\s\S]*?)<\/Part>/g)) {
       const number = Number(/<PartNumber>\s*(\d+)\s*<\/PartNumber>/.exec(part[1] ?? '')?.[1]);
-      const etag = /<ETag>([\s\S]*?)<\/ETag>/.exec(part[1] ?? '')?.[1]?.replace(/&quot;|"/g, '').trim();
+      // Quotes may come as '"', '&quot;' or a character reference ('&#34;' from Go's encoder).
+      const etag = /<ETag>([\s\S]*?)<\/ETag>/.exec(part[1] ?? '')?.[1]?.replace(/&quot;|&#34;|&#x22;|"/gi, '').trim();
       if (!Number.isInteger(number) || number < 1 || number > 10_000 || etag === undefined) {
         return fail(ctx, 400, 'MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema.');
       }
