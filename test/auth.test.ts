@@ -3,7 +3,7 @@ import { createHash, createHmac } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, beforeEach, describe, test } from 'node:test';
+import { afterEach, beforeEach, describe, test } from 'node:test';
 import {
   CopyObjectCommand,
   DeleteObjectCommand,
@@ -31,16 +31,16 @@ import { VerifyingFront } from '../test-support/verifying-front.js';
 let h: Harness;
 let direct: S3Client;
 
-before(async () => {
+// Each test gets its own node and upstream: nothing cached, counted or configured carries over.
+beforeEach(async () => {
   // Authentication as shipped: no --anonymous.
   h = await startHarness({ anonymous: false });
   direct = upstreamClient(h);
 });
-after(async () => {
+afterEach(async () => {
   direct.destroy();
   await h.close();
 });
-beforeEach(() => h.front.reset());
 
 interface SignOptions {
   method?: string;
@@ -379,7 +379,7 @@ describe('per-key bucket access', () => {
   const PHOTOS = { accessKeyId: 'PHOTOS', secretAccessKey: 'photos-secret' };
   const READER = { accessKeyId: 'READER', secretAccessKey: 'reader-secret' };
 
-  before(async () => {
+  beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'falcon-access-'));
     const file = join(dir, 'keys');
     await writeFile(
@@ -390,7 +390,7 @@ describe('per-key bucket access', () => {
     t = await startHarness({ anonymous: false, buckets: ['test', 'other'], flags: ['--credentials-file', file] });
     upstream = upstreamClient(t);
   });
-  after(async () => {
+  afterEach(async () => {
     upstream.destroy();
     await t.close();
     await rm(dir, { recursive: true, force: true });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, beforeEach, describe, test } from 'node:test';
+import { afterEach, beforeEach, describe, test } from 'node:test';
 import {
   CopyObjectCommand,
   CreateBucketCommand,
@@ -19,15 +19,15 @@ import { getObjectBytes, type Harness, startHarness, upstreamClient } from '../t
 let h: Harness;
 let direct: S3Client;
 
-before(async () => {
+// Each test gets its own node and upstream: nothing cached, counted or configured carries over.
+beforeEach(async () => {
   h = await startHarness({ buckets: ['test', 'other'] });
   direct = upstreamClient(h);
 });
-after(async () => {
+afterEach(async () => {
   direct.destroy();
   await h.close();
 });
-beforeEach(() => h.front.reset());
 
 function read(client: S3Client, key: string): Promise<Buffer> {
   return getObjectBytes(client, 'test', key);

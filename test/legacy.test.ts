@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, beforeEach, describe, test } from 'node:test';
+import { afterEach, beforeEach, describe, test } from 'node:test';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,15 +11,15 @@ import { getObjectBytes, type Harness, startHarness, upstreamClient } from '../t
 let h: Harness;
 let direct: S3Client;
 
-before(async () => {
+// Each test gets its own node and upstream: nothing cached, counted or configured carries over.
+beforeEach(async () => {
   h = await startHarness({ flags: ['--max-multipart-memory', '1', '--max-upload-files', '20'] });
   direct = upstreamClient(h);
 });
-after(async () => {
+afterEach(async () => {
   direct.destroy();
   await h.close();
 });
-beforeEach(() => h.front.reset());
 
 function upstreamBytes(key: string): Promise<Buffer> {
   return getObjectBytes(direct, 'test', key);
@@ -176,11 +176,11 @@ describe('legacy routes', () => {
 describe('legacy /upload with broken forms, in a node of its own', () => {
   let node: FalconProcess;
   let dir: string;
-  before(async () => {
+  beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'falcon-forms-'));
     node = await startFalconProcess(['--host', '127.0.0.1', '--port', '0', '--local-upstream', join(dir, 'data'), '--anonymous']);
   });
-  after(async () => {
+  afterEach(async () => {
     await node.stop();
     await rm(dir, { recursive: true, force: true });
   });
