@@ -1,20 +1,21 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
-import { GetObjectCommand, PutBucketCorsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { type TestContext, test } from 'node:test';
+import { type CORSRule, GetObjectCommand, PutBucketCorsCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { sdkClient, startHarness, upstreamClient } from '../test-support/harness.js';
+import { type Harness, sdkClient, startHarness, upstreamClient } from '../test-support/harness.js';
 
-test('forwards an unsigned CORS preflight to the upstream, which answers it from the bucket CORS rules', async (t) => {
+/** A node with authentication on, over an upstream whose bucket `test` has this CORS rule. */
+async function withCorsRule(t: TestContext, rule: CORSRule): Promise<{ h: Harness; direct: S3Client }> {
   const h = await startHarness({ anonymous: false });
   t.after(() => h.close());
   const direct = upstreamClient(h);
   t.after(() => direct.destroy());
-  await direct.send(
-    new PutBucketCorsCommand({
-      Bucket: 'test',
-      CORSConfiguration: { CORSRules: [{ AllowedOrigins: ['https://app.example'], AllowedMethods: ['GET', 'PUT'], AllowedHeaders: ['*'] }] },
-    }),
-  );
+  await direct.send(new PutBucketCorsCommand({ Bucket: 'test', CORSConfiguration: { CORSRules: [rule] } }));
+  return { h, direct };
+}
+
+test('forwards an unsigned CORS preflight to the upstream, which answers it from the bucket CORS rules', async (t) => {
+  const { h } = await withCorsRule(t, { AllowedOrigins: ['https://app.example'], AllowedMethods: ['GET', 'PUT'], AllowedHeaders: ['*'] });
   const preflight = await fetch(`${h.falcon.url}/test/some/key`, {
     method: 'OPTIONS',
     headers: { origin: 'https://app.example', 'access-control-request-method': 'PUT', 'access-control-request-headers': 'content-type' },
@@ -40,16 +41,7 @@ test('forwards an unsigned CORS preflight to the upstream, which answers it from
 });
 
 test('reads answered from the cache carry the CORS headers the bucket rules give the request origin', async (t) => {
-  const h = await startHarness({ anonymous: false });
-  t.after(() => h.close());
-  const direct = upstreamClient(h);
-  t.after(() => direct.destroy());
-  await direct.send(
-    new PutBucketCorsCommand({
-      Bucket: 'test',
-      CORSConfiguration: { CORSRules: [{ AllowedOrigins: ['https://app.example'], AllowedMethods: ['GET', 'HEAD'], ExposeHeaders: ['ETag'] }] },
-    }),
-  );
+  const { h, direct } = await withCorsRule(t, { AllowedOrigins: ['https://app.example'], AllowedMethods: ['GET', 'HEAD'], ExposeHeaders: ['ETag'] });
   await direct.send(new PutObjectCommand({ Bucket: 'test', Key: 'page.json', Body: '{"ok":true}' }));
   const presigned = await presignedGet(h.falcon.url, 'page.json');
   for (const cache of ['MISS', 'HIT']) {
