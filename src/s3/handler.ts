@@ -84,7 +84,7 @@ export function createS3Handler(options: S3HandlerOptions): S3Handler {
     if (bucket !== undefined && key === undefined && s3.method === 'POST' && s3.params.has('delete')) {
       body = prepared === undefined ? Buffer.alloc(0) : await readBounded(prepared.stream, MAX_DELETE_BODY_BYTES + 1);
       if (body.length > MAX_DELETE_BODY_BYTES) throw new S3Error('MalformedXML', { message: 'The Delete request body is too large.' });
-      changes = parseDeleteObjectsKeys(body.toString('utf8')).map((k) => [bucket, k]);
+      changes = parseDeleteObjectsKeys(body).map((k) => [bucket, k]);
     } else if (bucket !== undefined && key !== undefined && changesObject(s3)) {
       changes = [[bucket, key]];
     }
