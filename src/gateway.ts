@@ -5,10 +5,10 @@ import { type ObjectCache, objectKey } from './cache/object-cache.js';
 import type { Cluster } from './cache/cluster.js';
 import { ObjectFill } from './cache/object-fill.js';
 import { PeerUnavailableError } from './cache/peer-client.js';
-import type { ObjectMeta } from './cache/object-meta.js';
+import { type ObjectMeta, sameEtag } from './cache/object-meta.js';
 import { S3Error } from './errors.js';
 import { discardBody } from './http/discard-body.js';
-import type { Upstream, UpstreamRequest, UpstreamResponse } from './upstream/upstream.js';
+import { headerValue, type Upstream, type UpstreamRequest, type UpstreamResponse } from './upstream/upstream.js';
 
 export type ObjectRead =
   | { kind: 'hit'; meta: ObjectMeta; body: Buffer }
@@ -158,12 +158,12 @@ export class Gateway {
     // If the owner dies midway, the rest of the same object (same ETag) comes from the upstream.
     const resumeFromUpstream = async (meta: ObjectMeta, offset: number) => {
       logger.warn({ bucket, key, owner, offset }, 'owner stream failed; resuming from the upstream');
-      const headers: Record<string, string> = { range: `bytes=${offset}-` };
-      if (meta.etag !== undefined) headers['if-match'] = meta.etag;
+      if (meta.etag === undefined) throw new S3Error('BadGateway', { message: 'The object has no ETag to resume it by.' });
+      const headers = { range: `bytes=${offset}-`, 'if-match': meta.etag };
       const response = await upstream.request({ method: 'GET', bucket, key, query: [], headers });
-      const range = String(response.headers['content-range'] ?? '');
-      if (response.statusCode !== 206 || !range.startsWith(`bytes ${offset}-`)) {
+      if (!isRestOf(meta, offset, response)) {
         discardBody(response.body);
+        logger.warn({ bucket, key, owner, offset, status: response.statusCode }, 'object changed while it was being read');
         throw new S3Error('BadGateway', { message: 'The object changed while it was being read.' });
       }
       return response.body;
@@ -195,4 +195,19 @@ export class Gateway {
     );
     return fill;
   }
+}
+
+/**
+ * Whether a ranged answer is bytes `offset` to the end of the very object `meta` describes. An
+ * upstream may ignore If-Match, so the ETag and the size are checked here as well: two versions
+ * must never be stitched together.
+ */
+function isRestOf(meta: ObjectMeta, offset: number, response: UpstreamResponse): boolean {
+  if (response.statusCode !== 206) return false;
+  if (!sameEtag(headerValue(response.headers, 'etag'), meta.etag)) return false;
+  const range = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(headerValue(response.headers, 'content-range')?.trim() ?? '');
+  if (range === null) return false;
+  const [, first, last, total] = range.map(Number);
+  const length = headerValue(response.headers, 'content-length');
+  return first === offset && last === meta.size - 1 && total === meta.size && (length === undefined || Number(length) === meta.size - offset);
 }

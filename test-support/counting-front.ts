@@ -9,7 +9,9 @@ export type Fault =
   /** Answers with this status and an S3 XML error without asking the upstream. */
   | { kind: 'status'; statusCode: number; code: string }
   /** Relays the body in `pieces` parts, `gapMs` apart, so a test can see bytes arrive before the end. */
-  | { kind: 'slow-body'; pieces: number; gapMs: number };
+  | { kind: 'slow-body'; pieces: number; gapMs: number }
+  /** Forwards the request without this header, as an upstream that ignores it would answer. */
+  | { kind: 'drop-header'; name: string };
 
 export interface FaultRule {
   method?: string;
@@ -84,8 +86,10 @@ export class CountingFront {
       res.end(body);
       return;
     }
+    const headers = { ...req.headers };
+    if (fault?.kind === 'drop-header') delete headers[fault.name.toLowerCase()];
     const upstream = httpRequest(
-      { host: this.target.hostname, port: this.target.port, method, path: url, headers: req.headers },
+      { host: this.target.hostname, port: this.target.port, method, path: url, headers },
       (upstreamRes) => void this.relay(upstreamRes, res, fault),
     );
     upstream.on('error', () => res.destroy());
