@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { ByteBudget } from './cache/byte-budget.js';
+import { type BodyHolder, ObjectBody } from './cache/object-body.js';
 import { type ObjectCache, objectKey } from './cache/object-cache.js';
 import type { Cluster } from './cache/cluster.js';
 import { ObjectFill } from './cache/object-fill.js';
@@ -11,9 +12,9 @@ import { discardBody } from './http/discard-body.js';
 import { headerValue, type Upstream, type UpstreamRequest, type UpstreamResponse } from './upstream/upstream.js';
 
 export type ObjectRead =
-  | { kind: 'hit'; meta: ObjectMeta; body: Buffer }
+  | { kind: 'hit'; meta: ObjectMeta; body: ObjectBody }
   /** A miss being filled: read the bytes from the fill as they arrive. */
-  | { kind: 'shared'; meta: ObjectMeta; fill: ObjectFill }
+  | { kind: 'shared'; meta: ObjectMeta; body: ObjectBody; fill: ObjectFill }
   /** A miss too large to cache, with its live upstream body for this caller alone. */
   | { kind: 'live'; meta: ObjectMeta; body: Readable }
   /** The upstream answered with an error; replay it. */
@@ -23,19 +24,34 @@ export type ObjectRead =
 
 export type ObjectFound = Extract<ObjectRead, { kind: 'hit' | 'shared' | 'live' }>;
 
+/** What the bytes are sent on: a response, which closes once its client has read them all or was cut. */
+export interface BytesSink {
+  readonly closed: boolean;
+  once(event: 'close', listener: () => void): unknown;
+}
+
 /**
  * Bytes [start, endExclusive) of a found object: a slice of memory for a hit, the fill's bytes as
- * they arrive for a shared miss, or the live body (always whole) for an uncached one.
+ * they arrive for a shared miss, or the live body (always whole) for an uncached one. The memory of
+ * a hit or a shared miss stays held until `sink` closes, counted against the fill budget (see
+ * ObjectBody): a client that reads slowly or not at all is accounted for.
  */
-export function objectBytes(read: ObjectFound, start = 0, endExclusive = read.meta.size): Buffer | Readable {
+export function objectBytes(read: ObjectFound, sink: BytesSink, start = 0, endExclusive = read.meta.size): Buffer | Readable {
   switch (read.kind) {
     case 'hit':
-      return read.body.subarray(start, endExclusive);
+      holdUntilClosed(read.body, 'hit', sink);
+      return read.body.bytes.subarray(start, endExclusive);
     case 'shared':
+      holdUntilClosed(read.body, 'fill', sink);
       return Readable.from(read.fill.read(start, endExclusive), { objectMode: false });
     case 'live':
       return read.body;
   }
+}
+
+function holdUntilClosed(body: ObjectBody, holder: BodyHolder, sink: BytesSink): void {
+  if (sink.closed) return;
+  sink.once('close', body.hold(holder));
 }
 
 export interface ReadOptions {
@@ -55,7 +71,7 @@ export interface GatewayOptions {
   upstream: Upstream;
   /** Largest object read into memory and cached. */
   maxObjectBytes: number;
-  /** Bounds the bytes of all fills in flight together. */
+  /** Bounds the bytes of object bodies held outside the cache: fills in flight and bodies still being sent. */
   fillBudget: ByteBudget;
   logger: Logger;
   onRead?: (outcome: ReadOutcome) => void;
@@ -95,7 +111,7 @@ export class Gateway {
     const head = await fill.head;
     switch (head.kind) {
       case 'shared':
-        return { kind: 'shared', meta: head.meta, fill };
+        return { kind: 'shared', meta: head.meta, body: head.body, fill };
       case 'error':
         return head;
       case 'unshared': {
@@ -171,8 +187,7 @@ export class Gateway {
     const fill = new ObjectFill({
       fetch: owner === undefined ? fromUpstream : fromOwner,
       resume: owner === undefined ? undefined : resumeFromUpstream,
-      admit: (meta) => meta.size <= maxObjectBytes && fillBudget.tryReserve(meta.size),
-      release: (meta) => fillBudget.release(meta.size),
+      admit: (meta) => (meta.size <= maxObjectBytes ? ObjectBody.reserve(meta.size, fillBudget) : undefined),
     });
     const map = owner === undefined ? this.inflight : this.inflightFromPeers;
     // Objects another node owns are kept only as hot copies; with no hot cache they are not kept.
@@ -188,7 +203,7 @@ export class Gateway {
         forget();
         if (body !== undefined && !fill.stale && cache !== undefined) {
           cache.set(cacheKey, { meta: head.meta, body });
-          logger.debug({ bucket, key, bytes: body.length, tier: owner === undefined ? 'main' : 'hot' }, 'cache fill');
+          logger.debug({ bucket, key, bytes: body.size, tier: owner === undefined ? 'main' : 'hot' }, 'cache fill');
         }
       },
       forget,

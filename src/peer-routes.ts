@@ -35,7 +35,7 @@ export function createPeerRoutes(options: PeerRoutesOptions): PeerRoutes {
         case 'shared':
         case 'live':
           res.writeHead(200, { ...read.meta.headers, 'content-length': String(read.meta.size) });
-          await sendBody(res, objectBytes(read));
+          await sendBody(res, objectBytes(read, res));
           return;
         case 'error':
           res.writeHead(read.statusCode, { ...relayHeaders(read.headers), [UPSTREAM_ERROR_HEADER]: '1' });

@@ -29,6 +29,8 @@ export interface FaultRule {
 export class CountingFront {
   readonly requests: Array<{ method: string; path: string; query: string }> = [];
   private rules: FaultRule[] = [];
+  /** Response body bytes received from the upstream so far, all requests together. */
+  bytesRelayed = 0;
   /** True while a slow-body fault is still sending, so a test can tell bytes arrived before the end. */
   slowBodyInProgress = false;
   private server: Server | undefined;
@@ -106,6 +108,7 @@ export class CountingFront {
 
   private async relay(upstreamRes: IncomingMessage, res: ServerResponse, fault: Fault | undefined): Promise<void> {
     upstreamRes.on('error', () => res.destroy());
+    upstreamRes.on('data', (chunk: Buffer) => (this.bytesRelayed += chunk.length));
     res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
     if (fault?.kind !== 'truncate' && fault?.kind !== 'slow-body') {
       upstreamRes.pipe(res);

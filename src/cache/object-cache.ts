@@ -1,15 +1,16 @@
 import { LRUCache } from 'lru-cache';
+import type { ObjectBody } from './object-body.js';
 import { type ObjectMeta, metaBytes } from './object-meta.js';
 
 export interface CachedObject {
   meta: ObjectMeta;
-  body: Buffer;
+  body: ObjectBody;
 }
 
 export interface ObjectCacheOptions {
   /** Upper bound of all entries' bytes (bodies plus metadata). */
   maxBytes: number;
-  /** Largest single entry accepted; larger ones are refused rather than evicting everything. */
+  /** Largest single body accepted; larger ones are refused rather than evicting everything. */
   maxEntryBytes: number;
   /** Time to live of an entry; 0 means no expiry. */
   ttlMs: number;
@@ -19,11 +20,12 @@ export interface ObjectCacheOptions {
 export class ObjectCache {
   private readonly lru: LRUCache<string, CachedObject>;
 
-  constructor(options: ObjectCacheOptions) {
+  constructor(private readonly options: ObjectCacheOptions) {
     this.lru = new LRUCache<string, CachedObject>({
       maxSize: options.maxBytes,
-      maxEntrySize: options.maxEntryBytes,
-      sizeCalculation: (entry) => Math.max(1, entry.body.length + metaBytes(entry.meta)),
+      sizeCalculation: (entry) => Math.max(1, entry.body.size + metaBytes(entry.meta)),
+      // Bodies still being sent when they leave count against the fill budget from then on.
+      dispose: (entry) => entry.body.leftCache(),
       ttl: options.ttlMs > 0 ? options.ttlMs : undefined,
       ttlAutopurge: false,
     });
@@ -33,10 +35,18 @@ export class ObjectCache {
     return this.lru.get(key);
   }
 
-  /** Returns false when the entry is too large to be cached. */
+  /** Returns false when the entry is too large to be cached (any older entry for the key is dropped). */
   set(key: string, entry: CachedObject): boolean {
+    if (entry.body.size > this.options.maxEntryBytes) {
+      this.lru.delete(key);
+      return false;
+    }
+    if (this.lru.peek(key) === entry) return true;
+    entry.body.enteredCache();
     this.lru.set(key, entry);
-    return this.lru.has(key);
+    if (this.lru.peek(key) === entry) return true;
+    entry.body.leftCache();
+    return false;
   }
 
   delete(key: string): boolean {

@@ -47,7 +47,7 @@ export function createLegacyRouter(options: LegacyRoutesOptions): express.Router
       return;
     }
     res.writeHead(200, { ...downloadHeaders(key, read.meta.size), 'x-cache': read.kind === 'hit' ? 'HIT' : 'MISS' });
-    await sendBody(res, objectBytes(read));
+    await sendBody(res, objectBytes(read, res));
   });
 
   router.post('/upload', async (req, res) => {

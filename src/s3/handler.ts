@@ -42,7 +42,7 @@ export function createS3Handler(options: S3HandlerOptions): S3Handler {
         const plan = planObjectResponse(read.meta, s3.method, req.headers, s3.params);
         res.writeHead(plan.statusCode, { ...plan.headers, 'x-cache': read.kind === 'hit' ? 'HIT' : 'MISS' });
         if (plan.endExclusive === plan.start) res.end();
-        else await sendBody(res, objectBytes(read, plan.start, plan.endExclusive));
+        else await sendBody(res, objectBytes(read, res, plan.start, plan.endExclusive));
         return;
       }
       case 'live': {
