@@ -80,3 +80,21 @@ test('reads client keys from flags, the environment and a credentials file, and 
   assert.equal(config(['--anonymous']).allowAnonymous, true);
   assert.deepEqual(config(['--no-legacy', '--legacy-token', 't']).legacy, { enabled: false, token: 't' });
 });
+
+test('--ttl takes minutes or a unit; --revalidate-after and --stale-if-error take seconds or a unit', () => {
+  assert.equal(config(['--ttl', '30s']).ttlMs, 30_000);
+  assert.equal(config(['--ttl', '10m']).ttlMs, 600_000);
+  assert.equal(config(['--ttl', '2h']).ttlMs, 7_200_000);
+  assert.equal(config(['--ttl', '5']).ttlMs, 300_000, 'a plain number is minutes, as in the original');
+  assert.equal(config([], { FALCON_TTL: '45S' }).ttlMs, 45_000);
+  const defaults = config([]);
+  assert.equal(defaults.revalidateAfterMs, 0);
+  assert.equal(defaults.staleIfErrorMs, 300_000);
+  assert.equal(config(['--revalidate-after', '1']).revalidateAfterMs, 1000);
+  assert.equal(config(['--revalidate-after', '2m', '--stale-if-error', '0']).revalidateAfterMs, 120_000);
+  assert.equal(config(['--stale-if-error', '1h']).staleIfErrorMs, 3_600_000);
+  const bad = parseConfig(['--ttl', 'forever', '--revalidate-after', '1.5h', '--stale-if-error=-1s'], {});
+  assert.equal(bad.kind === 'error' && bad.messages.length, 3);
+  const tooLong = parseConfig(['--ttl', '9000h'], {});
+  assert.match(JSON.stringify(tooLong), /--ttl.*9000h/);
+});

@@ -6,7 +6,7 @@ import { type ClientKey, readCredentialsFile } from './s3/auth/keys.js';
 
 const MIB = 1024 * 1024;
 
-type FlagType = 'string' | 'int' | 'boolean' | 'list';
+type FlagType = 'string' | 'int' | 'boolean' | 'list' | 'duration';
 
 interface FlagSpec {
   type: FlagType;
@@ -42,10 +42,12 @@ export const FLAGS = {
   'no-legacy': { type: 'boolean', default: false, help: 'turn the legacy routes off' },
   domain: { type: 'string', help: 'base domain for virtual-hosted-style requests: bucket.<domain>/key' },
   timeout: { type: 'int', default: 5000, help: 'upstream connect/response timeout in ms' },
-  ttl: { type: 'int', default: 60, help: 'cache entry time to live in minutes (0 = never expire)' },
+  ttl: { type: 'duration', default: 60, help: 'cache entry time to live: minutes, or with a unit (30s, 10m, 2h); 0 = never expire' },
   verbose: { type: 'boolean', default: false, help: 'log every request (debug level)' },
   version: { type: 'boolean', default: false, help: 'print the version and exit' },
   help: { type: 'boolean', default: false, help: 'print this help and exit' },
+  'revalidate-after': { type: 'duration', default: 0, help: 'seconds (or 30s, 10m, 2h) after which a cached object is checked with the upstream (a conditional GET) before it is served again; 0 = never before the TTL' },
+  'stale-if-error': { type: 'duration', default: 300, help: 'seconds (or 30s, 10m, 2h) past its TTL a cached object is still served, marked stale, while the upstream is unreachable or failing; 0 = never' },
 } as const satisfies Record<string, FlagSpec>;
 
 export type FlagName = keyof typeof FLAGS;
@@ -82,6 +84,10 @@ export interface Config {
   /** 0 means entries never expire. */
   readonly ttlMs: number;
   readonly verbose: boolean;
+  /** 0 means cached objects are not checked with the upstream before their TTL. */
+  readonly revalidateAfterMs: number;
+  /** How long past its TTL an object may be served stale while the upstream fails; 0 means never. */
+  readonly staleIfErrorMs: number;
 }
 
 export type ParseResult =
@@ -97,12 +103,16 @@ export function envName(flag: string): string {
 export function helpText(): string {
   const lines = ['Usage: falcon [flags]', '', 'Flags (each also read from FALCON_<FLAG> in the environment):'];
   for (const [name, spec] of Object.entries(FLAGS) as [string, FlagSpec][]) {
-    const arg = spec.type === 'boolean' ? '' : spec.type === 'int' ? ' <n>' : ' <value>';
+    const arg = spec.type === 'boolean' ? '' : spec.type === 'int' ? ' <n>' : spec.type === 'duration' ? ' <time>' : ' <value>';
     const def = spec.default === undefined || spec.type === 'boolean' ? '' : ` (default ${String(spec.default)})`;
     lines.push(`${`  --${name}${arg}`.padEnd(34)}${spec.help}${def}  [${envName(name)}]`);
   }
   return lines.join('\n');
 }
+
+const DURATION_UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000 } as const;
+/** A year: the largest --ttl the original accepted (525,600 minutes). */
+const MAX_DURATION_MS = 525_600 * 60_000;
 
 const TRUE_WORDS = new Set(['1', 'true', 'yes', 'on']);
 const FALSE_WORDS = new Set(['0', 'false', 'no', 'off', '']);
@@ -155,6 +165,18 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
     }
     return Number(v);
   };
+  /** A plain number in `unit`, or a number with s, m or h; in ms. */
+  const duration = (name: FlagName, unit: 's' | 'm', maxMs: number): number => {
+    const v = str(name);
+    if (v === undefined) return Number.NaN;
+    const match = /^(\d+)\s*([smh]?)$/i.exec(v);
+    const ms = match === null ? Number.NaN : Number(match[1]) * DURATION_UNIT_MS[(match[2] || unit).toLowerCase() as 's' | 'm' | 'h'];
+    if (!(ms <= maxMs)) {
+      errors.push(`--${name}: expected a duration such as 30s, 10m or 2h (a plain number is ${unit === 's' ? 'seconds' : 'minutes'}), at most ${maxMs / 3_600_000}h, got "${v}"`);
+      return Number.NaN;
+    }
+    return ms;
+  };
 
   const host = str('host') ?? 'localhost';
   const port = int('port', 0, 65535);
@@ -165,7 +187,9 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
   const maxObjectMiB = str('max-object-size') === undefined ? undefined : int('max-object-size', 1, 1024 * 1024);
   const maxMultipartMiB = int('max-multipart-memory', 1, 1024 * 1024);
   const timeoutMs = int('timeout', 1, 3_600_000);
-  const ttlMinutes = int('ttl', 0, 525_600);
+  const ttlMs = duration('ttl', 'm', MAX_DURATION_MS);
+  const revalidateAfterMs = duration('revalidate-after', 's', MAX_DURATION_MS);
+  const staleIfErrorMs = duration('stale-if-error', 's', MAX_DURATION_MS);
   const region = env.AWS_REGION?.trim() && values['s3-region'] === undefined && env[envName('s3-region')] === undefined
     ? env.AWS_REGION.trim()
     : (str('s3-region') ?? 'us-east-1');
@@ -250,8 +274,10 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
     upstream,
     domain,
     timeoutMs,
-    ttlMs: ttlMinutes * 60_000,
+    ttlMs,
     verbose,
+    revalidateAfterMs,
+    staleIfErrorMs,
   });
   return { kind: 'config', config };
 }

@@ -27,7 +27,7 @@ export interface FaultRule {
  * method and decoded path, and injects faults on demand.
  */
 export class CountingFront {
-  readonly requests: Array<{ method: string; path: string; query: string }> = [];
+  readonly requests: Array<{ method: string; path: string; query: string; headers: IncomingMessage['headers'] }> = [];
   private rules: FaultRule[] = [];
   /** Response body bytes received from the upstream so far, all requests together. */
   bytesRelayed = 0;
@@ -78,7 +78,7 @@ export class CountingFront {
     const q = url.indexOf('?');
     const path = decodeURIComponent(q === -1 ? url : url.slice(0, q));
     const method = req.method ?? 'GET';
-    this.requests.push({ method, path, query: q === -1 ? '' : url.slice(q + 1) });
+    this.requests.push({ method, path, query: q === -1 ? '' : url.slice(q + 1), headers: req.headers });
     const fault = this.takeFault(method, path);
     if (fault?.kind === 'delay') await sleep(fault.ms);
     if (fault?.kind === 'status') {

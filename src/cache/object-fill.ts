@@ -13,6 +13,8 @@ export type FillHead =
   | { kind: 'shared'; meta: ObjectMeta; body: ObjectBody }
   /** 200 too large (or over budget) to share: the live body goes to one caller only. */
   | { kind: 'unshared'; meta: ObjectMeta }
+  /** 304 to a conditional GET: the cached copy it was sent for is still current. */
+  | { kind: 'not-modified' }
   /** Any other status: replayed to every subscriber, never cached. */
   | { kind: 'error'; statusCode: number; headers: UpstreamResponse['headers']; body: Buffer };
 
@@ -84,6 +86,11 @@ export class ObjectFill {
 
   private async start(): Promise<FillHead> {
     const response = await this.options.fetch();
+    if (response.statusCode === 304) {
+      await readBounded(response.body, MAX_ERROR_BODY_BYTES).catch(() => undefined);
+      this.resolveCompleted(undefined);
+      return { kind: 'not-modified' };
+    }
     if (response.statusCode !== 200) {
       const body = await readBounded(response.body, MAX_ERROR_BODY_BYTES).catch(() => Buffer.alloc(0));
       this.resolveCompleted(undefined);

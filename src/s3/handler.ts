@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { readBounded } from '../cache/object-fill.js';
 import { S3Error } from '../errors.js';
 import { discardBody } from '../http/discard-body.js';
-import { type Gateway, type ObjectRead, objectBytes } from '../gateway.js';
+import { cacheHeaders, type Gateway, type ObjectRead, objectBytes } from '../gateway.js';
 import type { ClientAuth } from './auth/client-auth.js';
 import type { VerifiedSignature } from './auth/sigv4.js';
 import { sendS3Error } from './error-response.js';
@@ -40,7 +40,7 @@ export function createS3Handler(options: S3HandlerOptions): S3Handler {
       case 'hit':
       case 'shared': {
         const plan = planObjectResponse(read.meta, s3.method, req.headers, s3.params);
-        res.writeHead(plan.statusCode, { ...plan.headers, 'x-cache': read.kind === 'hit' ? 'HIT' : 'MISS' });
+        res.writeHead(plan.statusCode, { ...plan.headers, ...cacheHeaders(read) });
         if (plan.endExclusive === plan.start) res.end();
         else await sendBody(res, objectBytes(read, res, plan.start, plan.endExclusive));
         return;
@@ -53,7 +53,7 @@ export function createS3Handler(options: S3HandlerOptions): S3Handler {
           discardBody(read.body);
           throw err;
         }
-        res.writeHead(plan.statusCode, { ...plan.headers, 'x-cache': 'BYPASS' });
+        res.writeHead(plan.statusCode, { ...plan.headers, ...cacheHeaders(read) });
         if (plan.statusCode === 304) {
           discardBody(read.body);
           res.end();
