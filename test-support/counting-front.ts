@@ -11,7 +11,9 @@ export type Fault =
   /** Relays the body in `pieces` parts, `gapMs` apart, so a test can see bytes arrive before the end. */
   | { kind: 'slow-body'; pieces: number; gapMs: number }
   /** Forwards the request without this header, as an upstream that ignores it would answer. */
-  | { kind: 'drop-header'; name: string };
+  | { kind: 'drop-header'; name: string }
+  /** Answers with `Connection: close` and closes the connection once the body is sent, as S3 does at times. */
+  | { kind: 'connection-close' };
 
 export interface FaultRule {
   method?: string;
@@ -109,7 +111,8 @@ export class CountingFront {
   private async relay(upstreamRes: IncomingMessage, res: ServerResponse, fault: Fault | undefined): Promise<void> {
     upstreamRes.on('error', () => res.destroy());
     upstreamRes.on('data', (chunk: Buffer) => (this.bytesRelayed += chunk.length));
-    res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
+    const headers = fault?.kind === 'connection-close' ? { ...upstreamRes.headers, connection: 'close' } : upstreamRes.headers;
+    res.writeHead(upstreamRes.statusCode ?? 502, headers);
     if (fault?.kind !== 'truncate' && fault?.kind !== 'slow-body') {
       upstreamRes.pipe(res);
       return;

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import { Agent } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
+import { completeBodiesBeforePausing } from '../http/complete-bodies.js';
 import { drainBody } from '../http/discard-body.js';
 import type { UpstreamResponse } from '../upstream/upstream.js';
 import type { PeerAuth } from './peer-auth.js';
@@ -38,7 +39,7 @@ const MAX_BACKOFF_MS = 30_000;
 
 /** HTTP client for the peer API, over undici keep-alive pools, with a circuit breaker per peer. */
 export class PeerClient {
-  private readonly agent: Agent;
+  private readonly agent: Dispatcher;
   private readonly health = new Map<string, PeerHealth>();
   private readonly now: () => number;
 
@@ -49,7 +50,7 @@ export class PeerClient {
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,
       keepAliveTimeout: 30_000,
-    });
+    }).compose(completeBodiesBeforePausing);
   }
 
   /** False while a peer is in back-off after failures; it is tried again once the back-off has passed. */
