@@ -136,3 +136,21 @@ test('/upload forms carry at most 1000 files unless --max-upload-files says othe
   assert.equal(config(['--max-upload-files', '20']).maxUploadFiles, 20);
   assert.equal(parseConfig(['--max-upload-files', '0'], {}).kind, 'error');
 });
+
+test('--ttl takes minutes or a unit; --revalidate-after and --stale-if-error take seconds or a unit', () => {
+  assert.equal(config(['--ttl', '30s']).ttlMs, 30_000);
+  assert.equal(config(['--ttl', '10m']).ttlMs, 600_000);
+  assert.equal(config(['--ttl', '2h']).ttlMs, 7_200_000);
+  assert.equal(config(['--ttl', '5']).ttlMs, 300_000, 'a plain number is minutes, as in the original');
+  assert.equal(config([], { FALCON_TTL: '45S' }).ttlMs, 45_000);
+  const defaults = config([]);
+  assert.equal(defaults.revalidateAfterMs, 0);
+  assert.equal(defaults.staleIfErrorMs, 300_000);
+  assert.equal(config(['--revalidate-after', '1']).revalidateAfterMs, 1000);
+  assert.equal(config(['--revalidate-after', '2m', '--stale-if-error', '0']).revalidateAfterMs, 120_000);
+  assert.equal(config(['--stale-if-error', '1h']).staleIfErrorMs, 3_600_000);
+  const bad = parseConfig(['--ttl', 'forever', '--revalidate-after', '1.5h', '--stale-if-error=-1s'], {});
+  assert.equal(bad.kind === 'error' && bad.messages.length, 3);
+  const tooLong = parseConfig(['--ttl', '9000h'], {});
+  assert.match(JSON.stringify(tooLong), /--ttl.*9000h/);
+});

@@ -6,7 +6,7 @@ import { type ClientKey, readCredentialsFile } from './s3/auth/keys.js';
 
 const MIB = 1024 * 1024;
 
-type FlagType = 'string' | 'int' | 'boolean' | 'list';
+type FlagType = 'string' | 'int' | 'boolean' | 'list' | 'duration';
 
 interface FlagSpec {
   type: FlagType;
@@ -42,7 +42,6 @@ export const FLAGS = {
   'no-legacy': { type: 'boolean', default: false, help: 'turn the legacy routes off' },
   domain: { type: 'string', help: 'base domain for virtual-hosted-style requests: bucket.<domain>/key' },
   timeout: { type: 'int', default: 5000, help: 'upstream connect/response timeout in ms' },
-  ttl: { type: 'int', default: 60, help: 'cache entry time to live in minutes (0 = never expire)' },
   'client-idle-timeout': { type: 'int', default: 60, help: 'seconds a client connection may neither send nor read before it is closed (stalled downloads and uploads)' },
   'shutdown-grace': { type: 'int', default: 10, help: 'seconds requests in flight may take to finish after SIGTERM/SIGINT' },
   'max-upstream-requests': { type: 'int', default: 256, help: 'requests open against the upstream at once; as many more may wait up to --timeout, the rest get 503 SlowDown' },
@@ -58,6 +57,9 @@ export const FLAGS = {
   'request-body-timeout': { type: 'int', default: 20_000, help: 'ms a request body may go without a byte from the client while Falcon waits for one; also the window --request-body-min-rate is averaged over' },
   'request-body-min-rate': { type: 'int', default: 1024, help: 'bytes per second a client must average over each --request-body-timeout window of sending a body (0 = no minimum)' },
   's3-verify-writes': { type: 'string', default: 'true', help: 'check the upstream\'s answer to each PutObject and UploadPart (ETag = MD5 of the bytes sent, returned checksums) and fail the write on a mismatch: true or false' },
+  ttl: { type: 'duration', default: 60, help: 'cache entry time to live: minutes, or with a unit (30s, 10m, 2h); 0 = never expire' },
+  'revalidate-after': { type: 'duration', default: 0, help: 'seconds (or 30s, 10m, 2h) after which a cached object is checked with the upstream (a conditional GET) before it is served again; 0 = never before the TTL' },
+  'stale-if-error': { type: 'duration', default: 300, help: 'seconds (or 30s, 10m, 2h) past its TTL a cached object is still served, marked stale, while the upstream is unreachable or failing; 0 = never' },
 } as const satisfies Record<string, FlagSpec>;
 
 export type FlagName = keyof typeof FLAGS;
@@ -118,6 +120,10 @@ export interface Config {
   readonly requestBodyMinBytesPerSecond: number;
   /** Check the upstream's ETag and returned checksums against the bytes of each upload. */
   readonly verifyUpstreamWrites: boolean;
+  /** 0 means cached objects are not checked with the upstream before their TTL. */
+  readonly revalidateAfterMs: number;
+  /** How long past its TTL an object may be served stale while the upstream fails; 0 means never. */
+  readonly staleIfErrorMs: number;
 }
 
 export type ParseResult =
@@ -133,12 +139,16 @@ export function envName(flag: string): string {
 export function helpText(): string {
   const lines = ['Usage: falcon [flags]', '', 'Flags (each also read from FALCON_<FLAG> in the environment):'];
   for (const [name, spec] of Object.entries(FLAGS) as [string, FlagSpec][]) {
-    const arg = spec.type === 'boolean' ? '' : spec.type === 'int' ? ' <n>' : ' <value>';
+    const arg = spec.type === 'boolean' ? '' : spec.type === 'int' ? ' <n>' : spec.type === 'duration' ? ' <time>' : ' <value>';
     const def = spec.default === undefined || spec.type === 'boolean' ? '' : ` (default ${String(spec.default)})`;
     lines.push(`${`  --${name}${arg}`.padEnd(34)}${spec.help}${def}  [${envName(name)}]`);
   }
   return lines.join('\n');
 }
+
+const DURATION_UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000 } as const;
+/** A year: the largest --ttl the original accepted (525,600 minutes). */
+const MAX_DURATION_MS = 525_600 * 60_000;
 
 const TRUE_WORDS = new Set(['1', 'true', 'yes', 'on']);
 const FALSE_WORDS = new Set(['0', 'false', 'no', 'off', '']);
@@ -191,6 +201,18 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
     }
     return Number(v);
   };
+  /** A plain number in `unit`, or a number with s, m or h; in ms. */
+  const duration = (name: FlagName, unit: 's' | 'm', maxMs: number): number => {
+    const v = str(name);
+    if (v === undefined) return Number.NaN;
+    const match = /^(\d+)\s*([smh]?)$/i.exec(v);
+    const ms = match === null ? Number.NaN : Number(match[1]) * DURATION_UNIT_MS[(match[2] || unit).toLowerCase() as 's' | 'm' | 'h'];
+    if (!(ms <= maxMs)) {
+      errors.push(`--${name}: expected a duration such as 30s, 10m or 2h (a plain number is ${unit === 's' ? 'seconds' : 'minutes'}), at most ${maxMs / 3_600_000}h, got "${v}"`);
+      return Number.NaN;
+    }
+    return ms;
+  };
 
   const host = str('host') ?? 'localhost';
   const port = int('port', 0, 65535);
@@ -201,7 +223,6 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
   const maxObjectMiB = str('max-object-size') === undefined ? undefined : int('max-object-size', 1, 1024 * 1024);
   const maxMultipartMiB = int('max-multipart-memory', 1, 1024 * 1024);
   const timeoutMs = int('timeout', 1, 3_600_000);
-  const ttlMinutes = int('ttl', 0, 525_600);
   const clientIdleTimeoutS = int('client-idle-timeout', 1, 86_400);
   const shutdownGraceS = int('shutdown-grace', 0, 86_400);
   const maxUpstreamRequests = int('max-upstream-requests', 1, 100_000);
@@ -210,6 +231,9 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
   const regionGiven = given(values['s3-region']) ?? given(env[envName('s3-region')]);
   const awsRegion = given(env.AWS_REGION) ?? given(env.AWS_DEFAULT_REGION);
   const region = regionGiven === undefined && awsRegion !== undefined ? awsRegion : (str('s3-region') ?? 'us-east-1');
+  const ttlMs = duration('ttl', 'm', MAX_DURATION_MS);
+  const revalidateAfterMs = duration('revalidate-after', 's', MAX_DURATION_MS);
+  const staleIfErrorMs = duration('stale-if-error', 's', MAX_DURATION_MS);
 
   const peers: string[] = [];
   for (const item of (str('peers') ?? '').split(',').map((p) => p.trim()).filter(Boolean)) {
@@ -332,7 +356,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
     upstream,
     domain,
     timeoutMs,
-    ttlMs: ttlMinutes * 60_000,
+    ttlMs,
     verbose,
     clientIdleTimeoutMs: clientIdleTimeoutS * 1000,
     shutdownGraceMs: shutdownGraceS * 1000,
@@ -344,6 +368,8 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
     requestBodyTimeoutMs,
     requestBodyMinBytesPerSecond: requestBodyMinRate,
     verifyUpstreamWrites,
+    revalidateAfterMs,
+    staleIfErrorMs,
   });
   return { kind: 'config', config };
 }

@@ -76,14 +76,15 @@ export async function createNode(config: Config, logger: Logger, overrides: Node
     forcePathStyle = config.upstream.forcePathStyle;
   }
 
+  const freshness = { ttlMs: config.ttlMs, revalidateAfterMs: config.revalidateAfterMs, staleIfErrorMs: config.staleIfErrorMs };
   const cache = new ObjectCache({
     maxBytes: config.maxCacheBytes - config.hotCacheBytes,
     maxEntryBytes: config.maxObjectBytes,
-    ttlMs: config.ttlMs,
+    ...freshness,
   });
   const hotCache =
     config.hotCacheBytes > 0
-      ? new ObjectCache({ maxBytes: config.hotCacheBytes, maxEntryBytes: Math.min(config.maxObjectBytes, config.hotCacheBytes), ttlMs: config.ttlMs })
+      ? new ObjectCache({ maxBytes: config.hotCacheBytes, maxEntryBytes: Math.min(config.maxObjectBytes, config.hotCacheBytes), ...freshness })
       : undefined;
   const metrics = new Metrics({
     bytes: () => cache.bytes + (hotCache?.bytes ?? 0),

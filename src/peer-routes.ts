@@ -5,7 +5,7 @@ import type { PeerAuth } from './cache/peer-auth.js';
 import { PEER_FLUSH_PATH, PEER_INVALIDATE_PATH, PEER_OBJECT_PATH, UPSTREAM_ERROR_HEADER } from './cache/peer-client.js';
 import { S3Error } from './errors.js';
 import { drainBody } from './http/discard-body.js';
-import { type Gateway, objectBytes } from './gateway.js';
+import { type Gateway, objectBytes, STALE_WARNING } from './gateway.js';
 import { pipeBody, relayHeaders, sendBody } from './s3/forwarding.js';
 import { firstHeader } from './s3/request.js';
 import { errorXml } from './s3/xml.js';
@@ -35,8 +35,13 @@ export function createPeerRoutes(options: PeerRoutesOptions): PeerRoutes {
         case 'hit':
         case 'shared':
         case 'live':
-          res.writeHead(200, { ...read.meta.headers, 'content-length': String(read.meta.size) });
-          await sendBody(res, objectBytes(read));
+          // A stale copy keeps its mark, so the asking node passes it on without keeping it.
+          res.writeHead(200, {
+            ...read.meta.headers,
+            'content-length': String(read.meta.size),
+            ...(read.kind === 'hit' && read.stale ? { warning: STALE_WARNING } : {}),
+          });
+          await sendBody(res, objectBytes(read, res));
           return;
         case 'error':
           res.writeHead(read.statusCode, { ...relayHeaders(read.headers), [UPSTREAM_ERROR_HEADER]: '1' });

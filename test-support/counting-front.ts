@@ -13,7 +13,11 @@ export type Fault =
   /** Relays the answer chunked, without its Content-Length. */
   | { kind: 'no-content-length' }
   /** Relays the upstream's answer with these headers set (an upstream that misreports what it stored). */
-  | { kind: 'response-headers'; headers: Record<string, string> };
+  | { kind: 'response-headers'; headers: Record<string, string> }
+  /** Forwards the request without this header, as an upstream that ignores it would answer. */
+  | { kind: 'drop-header'; name: string }
+  /** Answers with `Connection: close` and closes the connection once the body is sent, as S3 does at times. */
+  | { kind: 'connection-close' };
 
 export interface FaultRule {
   method?: string;
@@ -29,11 +33,13 @@ export interface FaultRule {
  * method and decoded path, and injects faults on demand.
  */
 export class CountingFront {
-  readonly requests: Array<{ method: string; path: string; query: string }> = [];
+  readonly requests: Array<{ method: string; path: string; query: string; headers: IncomingMessage['headers'] }> = [];
   private rules: FaultRule[] = [];
   private readonly inFlight = new Map<string, number>();
   /** The most requests of each method that were in progress at once since the last reset. */
   readonly peakInFlight = new Map<string, number>();
+  /** Response body bytes received from the upstream so far, all requests together. */
+  bytesRelayed = 0;
   /** True while a slow-body fault is still sending, so a test can tell bytes arrived before the end. */
   slowBodyInProgress = false;
   private server: Server | undefined;
@@ -83,11 +89,11 @@ export class CountingFront {
     const q = url.indexOf('?');
     const path = decodeURIComponent(q === -1 ? url : url.slice(0, q));
     const method = req.method ?? 'GET';
-    this.requests.push({ method, path, query: q === -1 ? '' : url.slice(q + 1) });
     const inFlight = (this.inFlight.get(method) ?? 0) + 1;
     this.inFlight.set(method, inFlight);
     this.peakInFlight.set(method, Math.max(inFlight, this.peakInFlight.get(method) ?? 0));
     res.on('close', () => this.inFlight.set(method, (this.inFlight.get(method) ?? 1) - 1));
+    this.requests.push({ method, path, query: q === -1 ? '' : url.slice(q + 1), headers: req.headers });
     const fault = this.takeFault(method, path);
     if (fault?.kind === 'delay') await sleep(fault.ms);
     if (fault?.kind === 'status') {
@@ -97,8 +103,10 @@ export class CountingFront {
       res.end(body);
       return;
     }
+    const headers = { ...req.headers };
+    if (fault?.kind === 'drop-header') delete headers[fault.name.toLowerCase()];
     const upstream = httpRequest(
-      { host: this.target.hostname, port: this.target.port, method, path: url, headers: req.headers },
+      { host: this.target.hostname, port: this.target.port, method, path: url, headers },
       (upstreamRes) => void this.relay(upstreamRes, res, fault),
     );
     upstream.on('error', () => res.destroy());
@@ -121,7 +129,13 @@ export class CountingFront {
       upstreamRes.pipe(res);
       return;
     }
-    const headers = fault?.kind === 'response-headers' ? { ...upstreamRes.headers, ...fault.headers } : upstreamRes.headers;
+    upstreamRes.on('data', (chunk: Buffer) => (this.bytesRelayed += chunk.length));
+    const headers =
+      fault?.kind === 'response-headers'
+        ? { ...upstreamRes.headers, ...fault.headers }
+        : fault?.kind === 'connection-close'
+          ? { ...upstreamRes.headers, connection: 'close' }
+          : upstreamRes.headers;
     res.writeHead(upstreamRes.statusCode ?? 502, headers);
     if (fault?.kind !== 'truncate' && fault?.kind !== 'slow-body') {
       upstreamRes.pipe(res);

@@ -206,6 +206,15 @@ describe('cached reads', () => {
     assert.deepEqual(Buffer.from(await res.arrayBuffer()), body.subarray(1048576, 1048586));
   });
 
+  test('caches an object of exactly --max-object-size', async () => {
+    const key = uniqueKey();
+    const body = randomBody(1024 * 1024);
+    await seed(key, body);
+    assert.equal(sha256(await getBytes(key)), sha256(body));
+    assert.equal(sha256(await getBytes(key)), sha256(body));
+    assert.equal(h.front.count('GET', `/test/${key}`), 1);
+  });
+
   test('never completes or caches a body the upstream cut short', async () => {
     const key = uniqueKey();
     const body = randomBody(200_000);

@@ -203,3 +203,46 @@ describe('a three-node cluster', () => {
     assert.equal((await get(1, keys[0] as string)).body.toString(), 'v2');
   });
 });
+
+test('an owner dying midstream while the object is overwritten fails the read and caches nothing, even when the upstream ignores If-Match', async (t) => {
+  const cluster = await startCluster(3);
+  const upstream = sdkClient(cluster.upstreamEndpoint.origin, LOCAL_UPSTREAM_CREDENTIALS);
+  t.after(async () => {
+    upstream.destroy();
+    await cluster.close();
+  });
+  const key = uniqueKey('overwritten');
+  const owner = cluster.ownerIndex('test', key);
+  const asker = (owner + 1) % 3;
+  const v1 = randomBody(1024 * 1024);
+  const v2 = randomBody(v1.length);
+  await upstream.send(new PutObjectCommand({ Bucket: 'test', Key: key, Body: v1 }));
+  cluster.front.inject({ method: 'GET', path: `/test/${key}`, fault: { kind: 'slow-body', pieces: 8, gapMs: 150 }, times: 1 });
+  // The asker resumes with Range + If-Match; this upstream answers it from the new version regardless.
+  cluster.front.inject({ method: 'GET', path: `/test/${key}`, fault: { kind: 'drop-header', name: 'if-match' }, times: 1 });
+
+  const res = await request(`${cluster.urls[asker]}/test/${encodeURIComponent(key)}`);
+  assert.equal(res.statusCode, 200);
+  const received: Buffer[] = [];
+  let killed: Promise<void> | undefined;
+  await assert.rejects(async () => {
+    for await (const chunk of res.body) {
+      received.push(chunk as Buffer);
+      killed ??= (async () => {
+        await upstream.send(new PutObjectCommand({ Bucket: 'test', Key: key, Body: v2 }));
+        await cluster.kill(owner);
+      })();
+    }
+  }, 'the client connection is aborted, never completed');
+  await killed;
+  assert.equal(cluster.front.count('GET', `/test/${key}`), 2, 'the asker did try to resume from the upstream');
+  const got = Buffer.concat(received);
+  assert.ok(got.length < v1.length, 'not every byte was sent');
+  assert.deepEqual(got, v1.subarray(0, got.length), 'what was sent is all of one version');
+
+  const after = await request(`${cluster.urls[asker]}/test/${encodeURIComponent(key)}`);
+  const body = Buffer.from(await after.body.arrayBuffer());
+  assert.equal(after.statusCode, 200);
+  assert.notEqual(after.headers['x-cache'], 'HIT', 'nothing was cached');
+  assert.equal(sha256(body), sha256(v2));
+});

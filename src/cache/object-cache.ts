@@ -1,42 +1,90 @@
 import { LRUCache } from 'lru-cache';
+import type { ObjectBody } from './object-body.js';
 import { type ObjectMeta, metaBytes } from './object-meta.js';
 
 export interface CachedObject {
   meta: ObjectMeta;
-  body: Buffer;
+  body: ObjectBody;
+  /** When the upstream last confirmed this version: the fill that brought it, or a 304 since. */
+  validatedAtMs: number;
 }
+
+/**
+ * How far an entry may be trusted: `fresh` is served as it is; `due` (older than the revalidation
+ * interval) and `expired` (older than the TTL, within the stale-if-error window) are checked with the
+ * upstream first, and only an expired entry is marked stale when served because the upstream failed.
+ */
+export type Freshness = 'fresh' | 'due' | 'expired';
 
 export interface ObjectCacheOptions {
   /** Upper bound of all entries' bytes (bodies plus metadata). */
   maxBytes: number;
-  /** Largest single entry accepted; larger ones are refused rather than evicting everything. */
+  /** Largest single body accepted; larger ones are refused rather than evicting everything. */
   maxEntryBytes: number;
-  /** Time to live of an entry; 0 means no expiry. */
+  /** Time an entry is trusted after the upstream confirmed it; 0 means no expiry. */
   ttlMs: number;
+  /** Age after which an entry is checked with the upstream before it is served; 0 means only at the TTL. */
+  revalidateAfterMs?: number;
+  /** How long past the TTL an entry is kept, to be served stale while the upstream fails; 0 drops it at the TTL. */
+  staleIfErrorMs?: number;
+  now?: () => number;
 }
 
-/** A byte-bounded LRU of whole objects keyed by bucket and key. */
+/**
+ * A byte-bounded LRU of whole objects keyed by bucket and key. Entries past their TTL are kept (and
+ * counted) for the stale-if-error window, then dropped when next looked up or evicted.
+ */
 export class ObjectCache {
   private readonly lru: LRUCache<string, CachedObject>;
+  private readonly now: () => number;
 
-  constructor(options: ObjectCacheOptions) {
+  constructor(private readonly options: ObjectCacheOptions) {
+    this.now = options.now ?? Date.now;
     this.lru = new LRUCache<string, CachedObject>({
       maxSize: options.maxBytes,
-      maxEntrySize: options.maxEntryBytes,
-      sizeCalculation: (entry) => Math.max(1, entry.body.length + metaBytes(entry.meta)),
-      ttl: options.ttlMs > 0 ? options.ttlMs : undefined,
-      ttlAutopurge: false,
+      sizeCalculation: (entry) => Math.max(1, entry.body.size + metaBytes(entry.meta)),
+      // Bodies still being sent when they leave count against the fill budget from then on.
+      dispose: (entry) => entry.body.leftCache(),
     });
   }
 
-  get(key: string): CachedObject | undefined {
-    return this.lru.get(key);
+  /** The entry and how far it may be trusted; entries past the stale-if-error window are dropped. */
+  lookup(key: string): { entry: CachedObject; freshness: Freshness } | undefined {
+    const entry = this.lru.get(key);
+    if (entry === undefined) return undefined;
+    const { ttlMs, revalidateAfterMs = 0, staleIfErrorMs = 0 } = this.options;
+    const ageMs = this.now() - entry.validatedAtMs;
+    if (ttlMs > 0 && ageMs >= ttlMs + staleIfErrorMs) {
+      this.lru.delete(key);
+      return undefined;
+    }
+    if (ttlMs > 0 && ageMs >= ttlMs) return { entry, freshness: 'expired' };
+    if (revalidateAfterMs > 0 && ageMs >= revalidateAfterMs) return { entry, freshness: 'due' };
+    return { entry, freshness: 'fresh' };
   }
 
-  /** Returns false when the entry is too large to be cached. */
-  set(key: string, entry: CachedObject): boolean {
+  /** Caches an object as confirmed now. Returns false when it is too large (any older entry for the key is dropped). */
+  set(key: string, object: Omit<CachedObject, 'validatedAtMs'>): boolean {
+    if (object.body.size > this.options.maxEntryBytes) {
+      this.lru.delete(key);
+      return false;
+    }
+    const entry: CachedObject = { ...object, validatedAtMs: this.now() };
+    entry.body.enteredCache();
     this.lru.set(key, entry);
-    return this.lru.has(key);
+    if (this.lru.peek(key) === entry) return true;
+    entry.body.leftCache();
+    return false;
+  }
+
+  /** Records that the upstream confirmed this entry (a 304), if it is still the key's entry. */
+  revalidated(key: string, entry: CachedObject): void {
+    if (this.lru.peek(key) === entry) entry.validatedAtMs = this.now();
+  }
+
+  /** Drops the key's entry if it is still this one. */
+  deleteEntry(key: string, entry: CachedObject): void {
+    if (this.lru.peek(key) === entry) this.lru.delete(key);
   }
 
   delete(key: string): boolean {

@@ -2,48 +2,51 @@ import type { Readable } from 'node:stream';
 import { S3Error } from '../errors.js';
 import { discardBody } from '../http/discard-body.js';
 import { headerValue, type UpstreamResponse } from '../upstream/upstream.js';
+import type { ObjectBody } from './object-body.js';
 import { type ObjectMeta, objectMetaFrom } from './object-meta.js';
 
 /** Error bodies from the upstream are small XML documents; anything longer is cut here. */
 const MAX_ERROR_BODY_BYTES = 64 * 1024;
 
 export type FillHead =
-  /** 200 with a body every subscriber reads from memory as it arrives. */
-  | { kind: 'shared'; meta: ObjectMeta }
+  /** 200 read into one buffer of the object's size that every subscriber reads as bytes arrive. */
+  | { kind: 'shared'; meta: ObjectMeta; body: ObjectBody }
   /** 200 too large (or over budget) to share: the live body goes to one caller only. */
   | { kind: 'unshared'; meta: ObjectMeta }
+  /** 304 to a conditional GET: the cached copy it was sent for is still current. */
+  | { kind: 'not-modified' }
   /** Any other status: replayed to every subscriber, never cached. */
   | { kind: 'error'; statusCode: number; headers: UpstreamResponse['headers']; body: Buffer };
 
 export interface ObjectFillOptions {
   fetch: () => Promise<UpstreamResponse>;
-  /** Decides whether a 200 of this size is read into memory and shared; reserves what it admits. */
-  admit: (meta: ObjectMeta) => boolean;
-  /** Gives back what admit reserved, once the fill has ended either way. */
-  release: (meta: ObjectMeta) => void;
+  /**
+   * Decides whether a 200 of this size is read into memory and shared: a body reserved against the
+   * memory budget, held by the fill until it ends, or undefined to stream it to one caller instead.
+   */
+  admit: (meta: ObjectMeta) => { body: ObjectBody; release: () => void } | undefined;
   /** When the body fails midway, fetches the rest of the same object (bytes from `offset` on) from elsewhere. */
   resume?: (meta: ObjectMeta, offset: number) => Promise<Readable>;
 }
 
 /**
  * One upstream GET of an object, shared by every request that arrives while it runs.
- * The body is read as fast as the upstream sends it, independent of any one client, and each
- * subscriber reads the chunks received so far and then waits for more.
+ * The body is read as fast as the upstream sends it, independent of any one client, into a buffer
+ * of the object's size; each subscriber reads the bytes received so far and then waits for more.
  */
 export class ObjectFill {
   readonly head: Promise<FillHead>;
   /** Resolves to the whole body once a shared fill completed intact, or undefined if it failed. */
-  readonly completed: Promise<Buffer | undefined>;
+  readonly completed: Promise<ObjectBody | undefined>;
   /** Set by invalidation: the bytes may be outdated, so they must not enter the cache. */
   stale = false;
 
-  private readonly chunks: Buffer[] = [];
+  private body: ObjectBody | undefined;
   private receivedBytes = 0;
-  private finished = false;
   private failure: Error | undefined;
   private wakeups: Array<() => void> = [];
   private liveBody: Readable | undefined;
-  private resolveCompleted!: (body: Buffer | undefined) => void;
+  private resolveCompleted!: (body: ObjectBody | undefined) => void;
 
   constructor(private readonly options: ObjectFillOptions) {
     this.completed = new Promise((resolve) => {
@@ -60,28 +63,34 @@ export class ObjectFill {
     return body;
   }
 
-  /** Yields bytes [start, endExclusive) of a shared fill as they arrive; throws if the upstream body fails. */
+  /**
+   * Yields bytes [start, endExclusive) of a shared fill as they arrive, as views of the fill's one
+   * buffer (hold the body for as long as they are in use); throws if the upstream body fails.
+   */
   async *read(start: number, endExclusive: number): AsyncGenerator<Buffer> {
-    let index = 0;
-    let offset = 0;
-    if (start >= endExclusive) return;
-    for (;;) {
-      while (index < this.chunks.length) {
-        const chunk = this.chunks[index++] as Buffer;
-        const chunkStart = offset;
-        offset += chunk.length;
-        if (offset <= start) continue;
-        yield chunk.subarray(Math.max(0, start - chunkStart), Math.min(chunk.length, endExclusive - chunkStart));
-        if (offset >= endExclusive) return;
+    const body = this.body;
+    if (body === undefined) throw new Error('read() of a fill that is not shared');
+    let position = start;
+    while (position < endExclusive) {
+      if (this.receivedBytes > position) {
+        const until = Math.min(this.receivedBytes, endExclusive);
+        yield body.bytes.subarray(position, until);
+        position = until;
+      } else if (this.failure) {
+        throw this.failure;
+      } else {
+        await new Promise<void>((resolve) => this.wakeups.push(resolve));
       }
-      if (this.failure) throw this.failure;
-      if (this.finished) return;
-      await new Promise<void>((resolve) => this.wakeups.push(resolve));
     }
   }
 
   private async start(): Promise<FillHead> {
     const response = await this.options.fetch();
+    if (response.statusCode === 304) {
+      await readBounded(response.body, MAX_ERROR_BODY_BYTES).catch(() => undefined);
+      this.resolveCompleted(undefined);
+      return { kind: 'not-modified' };
+    }
     if (response.statusCode !== 200) {
       const body = await readBounded(response.body, MAX_ERROR_BODY_BYTES).catch(() => Buffer.alloc(0));
       this.resolveCompleted(undefined);
@@ -93,57 +102,53 @@ export class ObjectFill {
       throw new S3Error('BadGateway', { message: 'The upstream answered without a valid Content-Length.' });
     }
     const meta = objectMetaFrom(response.headers, length);
-    if (/no-store/i.test(meta.headers['cache-control'] ?? '') || !this.options.admit(meta)) {
+    const admitted = /no-store/i.test(meta.headers['cache-control'] ?? '') ? undefined : this.options.admit(meta);
+    if (admitted === undefined) {
       this.liveBody = response.body;
       this.resolveCompleted(undefined);
       return { kind: 'unshared', meta };
     }
-    this.pump(response.body, meta);
-    return { kind: 'shared', meta };
-  }
-
-  private pump(body: Readable, meta: ObjectMeta): void {
-    void this.readAll(body, meta).then(
-      () => this.end(meta, undefined),
-      (err: unknown) => this.end(meta, err instanceof S3Error ? err : new S3Error('BadGateway', { message: 'The upstream body failed.', cause: err })),
+    this.body = admitted.body;
+    void this.readAll(response.body, meta, admitted.body).then(
+      () => this.end(admitted, undefined),
+      (err: unknown) =>
+        this.end(admitted, err instanceof S3Error ? err : new S3Error('BadGateway', { message: 'The upstream body failed.', cause: err })),
     );
+    return { kind: 'shared', meta, body: admitted.body };
   }
 
-  /** Reads the body into chunks; after a failure midway, reads the rest through `resume` once. */
-  private async readAll(first: Readable, meta: ObjectMeta): Promise<void> {
+  /** Reads the body into the buffer; after a failure midway, reads the rest through `resume` once. */
+  private async readAll(first: Readable, meta: ObjectMeta, body: ObjectBody): Promise<void> {
     let source = first;
     let resumed = false;
+    let overflowed = false;
     for (;;) {
       try {
         for await (const chunk of source) {
           const buf = chunk as Buffer;
-          this.receivedBytes += buf.length;
-          if (this.receivedBytes > meta.size) {
+          if (this.receivedBytes + buf.length > meta.size) {
+            overflowed = true;
             throw new S3Error('BadGateway', { message: 'The upstream sent more bytes than its Content-Length.' });
           }
-          this.chunks.push(buf);
+          buf.copy(body.bytes, this.receivedBytes);
+          this.receivedBytes += buf.length;
           this.wake();
         }
         if (this.receivedBytes === meta.size) return;
         throw new S3Error('BadGateway', { message: 'The upstream body ended before its Content-Length.' });
       } catch (err) {
         discardBody(source);
-        if (resumed || this.options.resume === undefined || this.receivedBytes > meta.size) throw err;
+        if (resumed || this.options.resume === undefined || overflowed) throw err;
         resumed = true;
         source = await this.options.resume(meta, this.receivedBytes);
       }
     }
   }
 
-  private end(meta: ObjectMeta, failure: Error | undefined): void {
-    this.options.release(meta);
-    if (failure) {
-      this.failure = failure;
-      this.resolveCompleted(undefined);
-    } else {
-      this.finished = true;
-      this.resolveCompleted(Buffer.concat(this.chunks, this.receivedBytes));
-    }
+  private end(admitted: { body: ObjectBody; release: () => void }, failure: Error | undefined): void {
+    this.failure = failure;
+    this.resolveCompleted(failure ? undefined : admitted.body);
+    admitted.release();
     this.wake();
   }
 

@@ -50,3 +50,10 @@ export function metaBytes(meta: ObjectMeta): number {
   for (const [name, value] of Object.entries(meta.headers)) bytes += name.length + value.length + 32;
   return bytes;
 }
+
+/** Whether two ETags name the same version: quotes and a weak marker aside, equal; never when either is missing. */
+export function sameEtag(a: string | undefined, b: string | undefined): boolean {
+  if (a === undefined || b === undefined) return false;
+  const bare = (tag: string): string => tag.trim().replace(/^W\//, '').replace(/^"|"$/g, '');
+  return bare(a) === bare(b);
+}

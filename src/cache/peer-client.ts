@@ -1,4 +1,5 @@
-import { Agent } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
+import { completeBodiesBeforePausing } from '../http/complete-bodies.js';
 import { drainBody } from '../http/discard-body.js';
 import type { UpstreamResponse } from '../upstream/upstream.js';
 import type { PeerAuth } from './peer-auth.js';
@@ -42,7 +43,7 @@ type Keys = ReadonlyArray<readonly [string, string]>;
 
 /** HTTP client for the peer API, over undici keep-alive pools, sending nothing to peers in back-off. */
 export class PeerClient {
-  private readonly agent: Agent;
+  private readonly agent: Dispatcher;
 
   constructor(private readonly options: PeerClientOptions) {
     this.agent = new Agent({
@@ -50,7 +51,7 @@ export class PeerClient {
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,
       keepAliveTimeout: 30_000,
-    });
+    }).compose(completeBodiesBeforePausing);
   }
 
   /** False while a peer is in back-off after a failure. */

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { LegacyError, S3Error } from '../errors.js';
-import { type Gateway, objectBytes } from '../gateway.js';
+import { cacheHeaders, type Gateway, objectBytes } from '../gateway.js';
 import { discardBody, drainBody } from '../http/discard-body.js';
 import type { ClientAuth } from '../s3/auth/client-auth.js';
 import { pipeBody, sendBody } from '../s3/forwarding.js';
@@ -61,8 +61,8 @@ export function createLegacyRouter(options: LegacyRoutesOptions): express.Router
       await pipeBody(response.body, res);
       return;
     }
-    res.writeHead(200, { ...downloadHeaders(key, read.meta.size), 'x-cache': read.kind === 'hit' ? 'HIT' : 'MISS' });
-    await sendBody(res, objectBytes(read));
+    res.writeHead(200, { ...downloadHeaders(key, read.meta.size), ...cacheHeaders(read) });
+    await sendBody(res, objectBytes(read, res));
   });
 
   router.post('/upload', async (req, res) => {

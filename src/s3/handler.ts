@@ -5,7 +5,7 @@ import { readBounded } from '../cache/object-fill.js';
 import type { TrailingChecksums } from '../config.js';
 import { S3Error } from '../errors.js';
 import { discardBody, drainBody } from '../http/discard-body.js';
-import { type Gateway, type ObjectRead, objectBytes } from '../gateway.js';
+import { cacheHeaders, type Gateway, type ObjectRead, objectBytes } from '../gateway.js';
 import type { UpstreamResponse } from '../upstream/upstream.js';
 import type { ClientAuth } from './auth/client-auth.js';
 import type { VerifiedSignature } from './auth/sigv4.js';
@@ -54,9 +54,9 @@ export function createS3Handler(options: S3HandlerOptions): S3Handler {
       case 'hit':
       case 'shared': {
         const plan = planObjectResponse(read.meta, s3.method, req.headers, s3.params);
-        res.writeHead(plan.statusCode, { ...plan.headers, 'x-cache': read.kind === 'hit' ? 'HIT' : 'MISS' });
+        res.writeHead(plan.statusCode, { ...plan.headers, ...cacheHeaders(read) });
         if (plan.endExclusive === plan.start) res.end();
-        else await sendBody(res, objectBytes(read, plan.start, plan.endExclusive));
+        else await sendBody(res, objectBytes(read, res, plan.start, plan.endExclusive));
         return;
       }
       case 'live': {
@@ -67,7 +67,7 @@ export function createS3Handler(options: S3HandlerOptions): S3Handler {
           discardBody(read.body);
           throw err;
         }
-        res.writeHead(plan.statusCode, { ...plan.headers, 'x-cache': 'BYPASS' });
+        res.writeHead(plan.statusCode, { ...plan.headers, ...cacheHeaders(read) });
         if (plan.statusCode === 304) {
           discardBody(read.body);
           res.end();
@@ -108,7 +108,7 @@ export function createS3Handler(options: S3HandlerOptions): S3Handler {
       if (bucket !== undefined && key === undefined && s3.method === 'POST' && s3.params.has('delete')) {
         bytes = prepared === undefined ? Buffer.alloc(0) : await readBounded(prepared.stream, MAX_DELETE_BODY_BYTES + 1);
         if (bytes.length > MAX_DELETE_BODY_BYTES) throw new S3Error('MalformedXML', { message: 'The Delete request body is too large.' });
-        changes = parseDeleteObjectsKeys(bytes.toString('utf8')).map((k) => [bucket, k]);
+        changes = parseDeleteObjectsKeys(bytes).map((k) => [bucket, k]);
       } else {
         if (bucket !== undefined && key !== undefined && changesObject(s3)) changes = [[bucket, key]];
         if (prepared?.trailers !== undefined && trailingChecksums === 'headers') {

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import aws4 from 'aws4';
-import { Agent, errors as undiciErrors } from 'undici';
+import { Agent, type Dispatcher, errors as undiciErrors } from 'undici';
 import { S3Error } from '../errors.js';
+import { completeBodiesBeforePausing } from '../http/complete-bodies.js';
 import { encodeKeyPath, encodeQuery, encodeRfc3986 } from './uri-encoding.js';
 import type { Upstream, UpstreamRequest, UpstreamResponse } from './upstream.js';
 
@@ -31,7 +32,7 @@ const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEO
 
 /** Talks to an S3-compatible service over undici keep-alive pools, signing every request with SigV4. */
 export class S3Upstream implements Upstream {
-  private readonly agent: Agent;
+  private readonly agent: Dispatcher;
   private readonly endpoint: URL;
 
   constructor(private readonly options: S3UpstreamOptions) {
@@ -41,7 +42,7 @@ export class S3Upstream implements Upstream {
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,
       keepAliveTimeout: 10_000,
-    });
+    }).compose(completeBodiesBeforePausing);
   }
 
   async request(request: UpstreamRequest): Promise<UpstreamResponse> {
