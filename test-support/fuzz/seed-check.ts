@@ -1,0 +1,45 @@
+import { requestFraming } from './http-framing.js';
+import { UPSTREAM_MARKER } from './marking-front.js';
+import { Rng } from './prng.js';
+import { sendRaw } from './raw-client.js';
+import { serialize } from './raw-request.js';
+import type { FuzzFixtures, Seed } from './seeds.js';
+
+export interface SeedCheck {
+  seed: string;
+  node: string;
+  /** The status it got, or what happened instead. */
+  answer: string;
+  ok: boolean;
+}
+
+/**
+ * Sends every recorded request once unmutated, as recorded (signed, with its MAC or token), to
+ * the nodes in turn: each must succeed (or be refused by s3rver for a reason the seed names), or
+ * the mutations made of it would test little beyond rejection.
+ */
+export async function checkSeeds(seeds: readonly Seed[], fixtures: FuzzFixtures, nodes: ReadonlyArray<{ name: string; port: number }>): Promise<SeedCheck[]> {
+  const checks: SeedCheck[] = [];
+  for (const [index, seed] of seeds.entries()) {
+    const node = nodes[index % nodes.length] as { name: string; port: number };
+    const bytes = serialize(seed.build(fixtures, `127.0.0.1:${node.port}`, new Date(), new Rng(1)));
+    const outcome = await sendRaw(bytes, {
+      port: node.port,
+      delivery: { kind: 'whole' },
+      framing: requestFraming(bytes),
+      answerTimeoutMs: 10_000,
+      incompleteGraceMs: 1000,
+      giveUp: 'fin',
+    });
+    const response = outcome.responses[0];
+    const status = response?.status;
+    const refusedAsExpected = seed.upstreamRefuses !== undefined && response?.headers.get(UPSTREAM_MARKER) === String(status);
+    checks.push({
+      seed: seed.name,
+      node: node.name,
+      answer: status === undefined ? outcome.end : String(status),
+      ok: status !== undefined && (status < 400 || refusedAsExpected),
+    });
+  }
+  return checks;
+}
