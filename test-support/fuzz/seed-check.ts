@@ -1,3 +1,5 @@
+import { crashSignature } from './findings.js';
+import type { FuzzedNode } from './fuzzed-node.js';
 import { requestFraming } from './http-framing.js';
 import { UPSTREAM_MARKER } from './marking-front.js';
 import { Rng } from './prng.js';
@@ -18,10 +20,12 @@ export interface SeedCheck {
  * the nodes in turn: each must succeed (or be refused by s3rver for a reason the seed names), or
  * the mutations made of it would test little beyond rejection.
  */
-export async function checkSeeds(seeds: readonly Seed[], fixtures: FuzzFixtures, nodes: ReadonlyArray<{ name: string; port: number }>): Promise<SeedCheck[]> {
+export async function checkSeeds(seeds: readonly Seed[], fixtures: FuzzFixtures, nodes: readonly FuzzedNode[]): Promise<SeedCheck[]> {
   const checks: SeedCheck[] = [];
   for (const [index, seed] of seeds.entries()) {
-    const node = nodes[index % nodes.length] as { name: string; port: number };
+    const node = nodes[index % nodes.length] as FuzzedNode;
+    await node.whenReady();
+    const crashes = node.crashes.length;
     const bytes = serialize(seed.build(fixtures, `127.0.0.1:${node.port}`, new Date(), new Rng(1)));
     const outcome = await sendRaw(bytes, {
       port: node.port,
@@ -31,6 +35,13 @@ export async function checkSeeds(seeds: readonly Seed[], fixtures: FuzzFixtures,
       incompleteGraceMs: 1000,
       giveUp: 'fin',
     });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const crash = node.crashes[crashes];
+    if (crash !== undefined) {
+      await node.whenReady();
+      checks.push({ seed: seed.name, node: node.name, answer: `${outcome.end}; the node died: ${crashSignature(crash.stderrTail)}`, ok: false });
+      continue;
+    }
     const response = outcome.responses[0];
     const status = response?.status;
     const refusedAsExpected = seed.upstreamRefuses !== undefined && response?.headers.get(UPSTREAM_MARKER) === String(status);

@@ -95,7 +95,15 @@ function formBody(files: Array<[string, Buffer]>): Buffer {
       Buffer.from('\r\n', 'latin1'),
     );
   }
-  parts.push(Buffer.from(`--${FORM_BOUNDARY}\r\nContent-Disposition: form-data; name="note"\r\n\r\nhello\r\n--${FORM_BOUNDARY}--\r\n`, 'latin1'));
+  // A plain field and a file under another field name: both are read past, not uploaded.
+  parts.push(
+    Buffer.from(
+      `--${FORM_BOUNDARY}\r\nContent-Disposition: form-data; name="note"\r\n\r\nhello\r\n` +
+        `--${FORM_BOUNDARY}\r\nContent-Disposition: form-data; name="attachment"; filename="c.txt"\r\nContent-Type: text/plain\r\n\r\n${'ignored '.repeat(40)}\r\n` +
+        `--${FORM_BOUNDARY}--\r\n`,
+      'latin1',
+    ),
+  );
   return Buffer.concat(parts);
 }
 
