@@ -41,6 +41,8 @@ export interface CampaignResult {
   outcomes: Record<string, number>;
   /** 5xx answers relayed from the upstream (marked), by status. */
   relayedUpstream5xx: Record<string, number>;
+  /** Requests the upstream failed at the transport level (down, reset, stalled), by reason. */
+  upstreamFailures: Record<string, number>;
   /** Node 5xx that followed from the upstream (or the other node) being down, by reason. */
   excused: Record<string, number>;
   findings: Finding[];
@@ -192,6 +194,10 @@ export async function runCampaign(options: CampaignOptions, targets: CampaignTar
     byNode,
     outcomes,
     relayedUpstream5xx,
+    upstreamFailures: front.failures.reduce<Record<string, number>>((all, f) => {
+      count(all, f.reason.startsWith('upstream down') || f.reason.includes('ECONNREFUSED') ? 'while down' : f.reason);
+      return all;
+    }, {}),
     excused,
     findings: findings.list(),
     restarts: Object.fromEntries(nodes.map((n) => [n.name, n.crashes.length])),

@@ -44,8 +44,6 @@ export class MarkingFront {
   readonly relayed: RelayedResponse[] = [];
   readonly failures: TransportFailure[] = [];
   readonly received: Array<{ method: string; path: string; url: string; at: number }> = [];
-  /** Upstream 5xx answers, by "status method path". */
-  readonly upstream5xx = new Map<string, number>();
   url = '';
   private target: URL | undefined;
   private server: Server | undefined;
@@ -115,12 +113,10 @@ export class MarkingFront {
         const status = upstreamRes.statusCode ?? 502;
         this.relayed.push({ method, path, status, at: Date.now() });
         if (this.relayed.length > KEEP_RELAYED) this.relayed.splice(0, this.relayed.length - KEEP_RELAYED);
-        if (status >= 500) {
-          const key = `${status} ${method} ${path.replace(/\/[^/]*$/, '/…')}`;
-          this.upstream5xx.set(key, (this.upstream5xx.get(key) ?? 0) + 1);
-        }
         upstreamRes.on('error', () => (nodeGone ? res.destroy() : fail('upstream response failed')));
         res.writeHead(status, { ...upstreamRes.headers, [UPSTREAM_MARKER]: String(status) });
+        // Headers go on at once, as the upstream sent them, even when its body is slow to follow.
+        res.flushHeaders();
         upstreamRes.pipe(res);
       },
     );
@@ -135,8 +131,10 @@ export class MarkingFront {
     let answered = false;
     res.on('close', () => {
       if (res.writableFinished) return;
-      // The node gave up waiting for an answer the upstream was slow to give: the upstream's failure.
-      if (!answered && Date.now() - startedAt >= SLOW_UPSTREAM_MS) this.failures.push({ method, path, reason: 'no answer in time', at: Date.now() });
+      // The node gave up on an answer (or the rest of a body) the upstream was slow to give: the upstream's failure.
+      if (Date.now() - startedAt >= SLOW_UPSTREAM_MS) {
+        this.failures.push({ method, path, reason: answered ? 'body stalled' : 'no answer in time', at: Date.now() });
+      }
       cutOff();
     });
     req.on('error', cutOff);

@@ -44,6 +44,7 @@ export function formatSummary(result: CampaignResult): string {
     `fuzz: seed=${result.seed} cases=${result.cases} in ${(result.durationMs / 1000).toFixed(1)} s${result.stoppedEarly ? ' (stopped early: too many crashes)' : ''}; per node: ${histogram(result.byNode)}`,
     `  outcomes: ${histogram(result.outcomes)}`,
     `  upstream 5xx relayed: ${histogram(result.relayedUpstream5xx)}`,
+    `  upstream transport failures: ${histogram(result.upstreamFailures)}`,
     `  node 5xx excused: ${histogram(result.excused)}`,
     `  restarts after crashes: ${histogram(result.restarts)}`,
     `  findings: ${result.findings.length === 0 ? 'none' : ''}`,
