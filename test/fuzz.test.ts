@@ -3,6 +3,7 @@ import { createWriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { runCampaign } from '../test-support/fuzz/campaign.js';
+import { errorCodeOf } from '../test-support/fuzz/findings.js';
 import { startFuzzTargets } from '../test-support/fuzz/fuzz-targets.js';
 import { formatSummary } from '../test-support/fuzz/report.js';
 import { checkSeeds } from '../test-support/fuzz/seed-check.js';
@@ -45,7 +46,7 @@ test('survives mutated S3, legacy and peer requests without a crash, a hang or a
       maxCrashes: 20,
       onCase: (c, outcome) =>
         trace?.write(
-          `${JSON.stringify({ index: c.index, seed: c.seed.name, node: c.target.name, auth: c.auth, mutations: c.mutations, end: outcome.end, statuses: outcome.responses.map((r) => r.status), ms: outcome.endedAt - outcome.startedAt })}\n`,
+          `${JSON.stringify({ index: c.index, seed: c.seed.name, node: c.target.name, auth: c.auth, mutations: c.mutations, end: outcome.end, statuses: outcome.responses.map((r) => `${r.status} ${errorCodeOf(r)}`), ms: outcome.endedAt - outcome.startedAt })}\n`,
         ),
     },
     targets,

@@ -3,11 +3,15 @@ import { mutateBytes, mutateStructure } from './mutators.js';
 import { Rng } from './prng.js';
 import type { Delivery } from './raw-client.js';
 import { serialize } from './raw-request.js';
-import type { FuzzFixtures, Seed } from './seeds.js';
-import { refreshIntegrityHeaders, signPeer, signSigV4, stripSignature } from './signing.js';
+import { authenticate, type Credentials, type FuzzFixtures, type Seed, type SeedFamily } from './seeds.js';
+import { refreshIntegrityHeaders, stripSignature } from './signing.js';
 
-/** How a mutated request is authenticated: signed again after mutating, left with the seed's signature, or unsigned. */
-export type AuthMode = 'resigned' | 'stale' | 'unsigned' | 'none';
+/**
+ * How a mutated request is authenticated: signed again after mutating, left with the signature made
+ * before mutating, unsigned (sent to the node that takes anonymous requests), with the legacy bearer
+ * token, or not at all (internal routes).
+ */
+export type AuthMode = 'resigned' | 'stale' | 'unsigned' | 'bearer' | 'none';
 
 /** Where a case is sent: the node that requires signatures, or the one that also takes anonymous requests. */
 export interface CaseTarget {
@@ -35,37 +39,44 @@ export interface CaseFactoryOptions {
   anonymousNode: CaseTarget;
 }
 
+const AUTH_MODES: Record<SeedFamily, ReadonlyArray<readonly [number, AuthMode]>> = {
+  s3: [
+    [55, 'resigned'],
+    [15, 'stale'],
+    [30, 'unsigned'],
+  ],
+  legacy: [
+    [30, 'bearer'],
+    [30, 'resigned'],
+    [10, 'stale'],
+    [30, 'unsigned'],
+  ],
+  peer: [
+    [65, 'resigned'],
+    [35, 'stale'],
+  ],
+  internal: [[1, 'none']],
+};
+
 /** Builds case `index` of a run: which seed, which mutations and how it is sent follow from the run's seed alone. */
 export function buildCase(index: number, options: CaseFactoryOptions): FuzzCase {
   const rng = Rng.forCase(options.runSeed, index);
   const seed = rng.weighted(options.seeds.map((s) => [s.weight, s] as const));
-  const auth: AuthMode =
-    seed.family === 's3'
-      ? rng.weighted([
-          [55, 'resigned'],
-          [15, 'stale'],
-          [30, 'unsigned'],
-        ] as const)
-      : seed.family === 'peer'
-        ? rng.weighted([
-            [65, 'resigned'],
-            [35, 'stale'],
-          ] as const)
-        : 'none';
-  const target = auth === 'unsigned' || rng.chance(0.4) ? options.anonymousNode : options.signedNode;
+  const auth: AuthMode = rng.weighted(AUTH_MODES[seed.family]);
+  const target = auth === 'unsigned' ? options.anonymousNode : auth === 'bearer' || rng.chance(0.6) ? options.signedNode : options.anonymousNode;
   const now = new Date();
-  const req = seed.build(options.fixtures, `127.0.0.1:${target.port}`, now, rng);
+  const req = seed.build(options.fixtures, `127.0.0.1:${target.port}`, rng);
+  const credentials: Credentials = seed.family === 'peer' ? 'peer-mac' : 'sigv4';
+  if (auth === 'stale') authenticate(req, credentials, options.fixtures, now);
+  if (auth === 'bearer') authenticate(req, 'bearer', options.fixtures, now);
   const mutations: string[] = [];
   const structural = rng.chance(0.85);
   if (structural) mutations.push(...mutateStructure(req, seed, rng));
-  if (auth === 'resigned' && seed.family === 's3') {
-    if (rng.chance(0.7)) refreshIntegrityHeaders(req);
-    signSigV4(req, options.fixtures.clientKey, now);
-  } else if (auth === 'resigned' && seed.family === 'peer') {
-    signPeer(req, options.fixtures.peerAuth);
-  } else if (auth === 'unsigned') {
-    stripSignature(req);
+  if (auth === 'resigned') {
+    if (credentials === 'sigv4' && rng.chance(0.7)) refreshIntegrityHeaders(req);
+    authenticate(req, credentials, options.fixtures, now);
   }
+  if (auth === 'unsigned') stripSignature(req);
   let bytes = serialize(req);
   if (!structural || rng.chance(0.15)) {
     const [mutated, label] = mutateBytes(bytes, rng);

@@ -19,7 +19,7 @@ const OPEN_UPLOADS = 12;
 const MIB = 1024 * 1024;
 
 export interface FuzzTargets {
-  /** Requires a signature on every S3 request, and a bearer token on the legacy routes. */
+  /** Requires a signature on every S3 request; the legacy routes take a signature or the bearer token. */
   signedNode: FuzzedNode;
   /** Also takes unsigned requests, so mutated unsigned ones get past authentication. */
   anonymousNode: FuzzedNode;

@@ -5,7 +5,21 @@ import { UPSTREAM_MARKER } from './marking-front.js';
 import { Rng } from './prng.js';
 import { sendRaw } from './raw-client.js';
 import { serialize } from './raw-request.js';
-import type { FuzzFixtures, Seed } from './seeds.js';
+import { authenticate, type Credentials, type FuzzFixtures, type Seed } from './seeds.js';
+
+/** The credentials a recorded request is sent with to a node: the node without --anonymous needs some on every route but the internal ones. */
+function credentialsFor(seed: Seed, node: FuzzedNode): Credentials {
+  switch (seed.family) {
+    case 's3':
+      return 'sigv4';
+    case 'peer':
+      return 'peer-mac';
+    case 'legacy':
+      return node.name === 'signed' ? 'bearer' : 'none';
+    case 'internal':
+      return 'none';
+  }
+}
 
 export interface SeedCheck {
   seed: string;
@@ -26,7 +40,9 @@ export async function checkSeeds(seeds: readonly Seed[], fixtures: FuzzFixtures,
     const node = nodes[index % nodes.length] as FuzzedNode;
     await node.whenReady();
     const crashes = node.crashes.length;
-    const bytes = serialize(seed.build(fixtures, `127.0.0.1:${node.port}`, new Date(), new Rng(1)));
+    const req = seed.build(fixtures, `127.0.0.1:${node.port}`, new Rng(1));
+    authenticate(req, credentialsFor(seed, node), fixtures, new Date());
+    const bytes = serialize(req);
     const outcome = await sendRaw(bytes, {
       port: node.port,
       delivery: { kind: 'whole' },

@@ -31,7 +31,7 @@ export const STABLE_OBJECTS = {
   big: 'stable/big.bin',
 } as const;
 
-/** A valid request of one kind, recorded as it goes on the wire. */
+/** A valid request of one kind, recorded as it goes on the wire: valid once authenticated (see authenticate()). */
 export interface Seed {
   name: string;
   family: SeedFamily;
@@ -40,7 +40,18 @@ export interface Seed {
   weight: number;
   /** Why s3rver refuses it even unmutated, when it does: the node's part is still worth fuzzing. */
   upstreamRefuses?: string;
-  build(fixtures: FuzzFixtures, host: string, now: Date, rng: Rng): RawRequest;
+  /** The request without credentials, for a node reached at `host`. */
+  build(fixtures: FuzzFixtures, host: string, rng: Rng): RawRequest;
+}
+
+/** How a request proves who sends it. */
+export type Credentials = 'sigv4' | 'bearer' | 'peer-mac' | 'none';
+
+/** Adds credentials to a request in place: a SigV4 signature, the legacy bearer token or a peer MAC. */
+export function authenticate(req: RawRequest, credentials: Credentials, fixtures: FuzzFixtures, now: Date): void {
+  if (credentials === 'sigv4') signSigV4(req, fixtures.clientKey, now);
+  else if (credentials === 'bearer') req.headers.push(['Authorization', `Bearer ${fixtures.legacyToken}`]);
+  else if (credentials === 'peer-mac') signPeer(req, fixtures.peerAuth);
 }
 
 const FORM_BOUNDARY = '----falconfuzzboundary7MA4YWxkTrZu0gW';
@@ -53,13 +64,8 @@ function request(method: string, target: string, host: string, headers: Array<[s
   return { method, target, version: 'HTTP/1.1', headers: [['Host', host], ...headers], body, framing: { kind: 'length' } };
 }
 
-function signed(req: RawRequest, fixtures: FuzzFixtures, now: Date): RawRequest {
-  signSigV4(req, fixtures.clientKey, now);
-  return req;
-}
-
 function s3(name: string, body: BodyKind, weight: number, make: (f: FuzzFixtures, host: string, rng: Rng) => RawRequest): Seed {
-  return { name, family: 's3', body, weight, build: (f, host, now, rng) => signed(make(f, host, rng), f, now) };
+  return { name, family: 's3', body, weight, build: (f, host, rng) => make(f, host, rng) };
 }
 
 function md5(data: Buffer): string {
@@ -254,22 +260,20 @@ export function seeds(): Seed[] {
       family: 'legacy',
       body: 'none',
       weight: 3,
-      build: (f, host, _now, rng) =>
-        request('GET', `/get?bucket=${b(f)}&key=${encodeURIComponent(rng.pick([STABLE_OBJECTS.small, STABLE_OBJECTS.noStore, STABLE_OBJECTS.big]))}`, host, [
-          ['Authorization', `Bearer ${f.legacyToken}`],
-        ]),
+      build: (f, host, rng) =>
+        request('GET', `/get?bucket=${b(f)}&key=${encodeURIComponent(rng.pick([STABLE_OBJECTS.small, STABLE_OBJECTS.noStore, STABLE_OBJECTS.big]))}`, host, []),
     },
     {
       name: 'legacy-upload',
       family: 'legacy',
       body: 'form',
       weight: 5,
-      build: (f, host, _now, rng) => {
+      build: (f, host, rng) => {
         const req = request(
           'POST',
           `/upload?bucket=${b(f)}&path=scratch/legacy-${rng.int(0, 3)}`,
           host,
-          [['Authorization', `Bearer ${f.legacyToken}`], ['Content-Type', `multipart/form-data; boundary=${FORM_BOUNDARY}`]],
+          [['Content-Type', `multipart/form-data; boundary=${FORM_BOUNDARY}`]],
           formBody([['a.txt', text(200, 'form-a')], ['b.txt', text(120, 'form-b')]]),
         );
         return req;
@@ -280,7 +284,7 @@ export function seeds(): Seed[] {
       family: 'legacy',
       body: 'none',
       weight: 1,
-      build: (f, host) => request('POST', `/invalidate?bucket=${b(f)}&key=${encodeURIComponent(STABLE_OBJECTS.small)}`, host, [['Authorization', `Bearer ${f.legacyToken}`]]),
+      build: (f, host) => request('POST', `/invalidate?bucket=${b(f)}&key=${encodeURIComponent(STABLE_OBJECTS.small)}`, host, []),
     },
     { name: 'healthz', family: 'legacy', body: 'none', weight: 1, build: (_f, host) => request('GET', '/healthz', host, []) },
     {
@@ -288,11 +292,9 @@ export function seeds(): Seed[] {
       family: 'peer',
       body: 'none',
       weight: 3,
-      build: (f, host, _now, rng) => {
+      build: (f, host, rng) => {
         const key = rng.pick([STABLE_OBJECTS.small, STABLE_OBJECTS.noStore, STABLE_OBJECTS.big]);
-        const req = request('GET', `/_falcon/peer/object?bucket=${b(f)}&key=${encodeURIComponent(key)}`, host, []);
-        signPeer(req, f.peerAuth);
-        return req;
+        return request('GET', `/_falcon/peer/object?bucket=${b(f)}&key=${encodeURIComponent(key)}`, host, []);
       },
     },
     {
@@ -302,9 +304,7 @@ export function seeds(): Seed[] {
       weight: 3,
       build: (f, host) => {
         const body = Buffer.from(JSON.stringify({ keys: [[b(f), STABLE_OBJECTS.small], [b(f), 'scratch/signed-1.txt']] }), 'latin1');
-        const req = request('POST', '/_falcon/peer/invalidate', host, [['Content-Type', 'application/json']], body);
-        signPeer(req, f.peerAuth);
-        return req;
+        return request('POST', '/_falcon/peer/invalidate', host, [['Content-Type', 'application/json']], body);
       },
     },
     {
@@ -312,7 +312,7 @@ export function seeds(): Seed[] {
       family: 'internal',
       body: 'none',
       weight: 1,
-      build: (_f, host, _now, rng) => request('GET', rng.pick(['/_falcon/status', '/_falcon/metrics']), host, []),
+      build: (_f, host, rng) => request('GET', rng.pick(['/_falcon/status', '/_falcon/metrics']), host, []),
     },
   ];
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { PeerAuth } from '../../src/cache/peer-auth.js';
-import { canonicalHeaders, canonicalQuery, canonicalUris, deriveSigningKey, hmacHex, sha256Hex } from '../../src/s3/auth/sigv4.js';
+import { canonicalHeaders, canonicalUris, deriveSigningKey, hmacHex, sha256Hex } from '../../src/s3/auth/sigv4.js';
+import { encodeRfc3986 } from '../../src/upstream/uri-encoding.js';
 import { crc32Base64, decodedBody, entityBytes, getHeader, type RawRequest, removeHeader, setHeader } from './raw-request.js';
 
 export interface SigningKey {
@@ -14,6 +15,28 @@ const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 function amzDateOf(now: Date): string {
   return now.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+}
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
+/** The query as SigV4 signs it: each name and value RFC 3986-encoded (as received when already so), sorted. */
+function canonicalQuery(query: string): string {
+  const component = (raw: string): string => (/^[A-Za-z0-9\-._~]*$/.test(raw) ? raw : encodeRfc3986(safeDecode(raw)));
+  const pairs = query
+    .split('&')
+    .filter((part) => part !== '')
+    .map((part): [string, string] => {
+      const eq = part.indexOf('=');
+      return [component(eq === -1 ? part : part.slice(0, eq)), component(eq === -1 ? '' : part.slice(eq + 1))];
+    });
+  pairs.sort(([ak, av], [bk, bv]) => (ak < bk ? -1 : ak > bk ? 1 : av < bv ? -1 : av > bv ? 1 : 0));
+  return pairs.map(([k, v]) => `${k}=${v}`).join('&');
 }
 
 function splitTarget(target: string): [string, string] {
@@ -38,8 +61,8 @@ function flatHeaders(req: RawRequest): string[] {
 
 /**
  * Signs the request in place with SigV4 as it stands (after any mutation), so that it passes
- * authentication and reaches the code behind it. Canonicalisation is the verifier's own, so
- * a mutated path or query is signed the way the node will check it.
+ * authentication and reaches the code behind it. The path is canonicalised by the verifier's own
+ * function, so a mutated path is signed the way the node will check it.
  */
 export function signSigV4(req: RawRequest, key: SigningKey, now: Date): void {
   const [path, query] = splitTarget(req.target);

@@ -4,6 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { REPO_ROOT } from '../falcon-process.js';
 
 const SCRIPT = fileURLToPath(new URL('./upstream-child.ts', import.meta.url));
+/** tsx by absolute URL, as the CLI's launcher does, so the child does not depend on its working directory. */
+const TSX = import.meta.resolve('tsx');
 const OUTPUT_TAIL_CHARS = 64_000;
 
 export interface UpstreamDeath {
@@ -59,7 +61,7 @@ export class UpstreamProcess {
   }
 
   private async spawn(): Promise<void> {
-    const child = spawn(process.execPath, ['--import', 'tsx', SCRIPT, this.directory, ...this.buckets], {
+    const child = spawn(process.execPath, ['--import', TSX, SCRIPT, this.directory, ...this.buckets], {
       cwd: REPO_ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
