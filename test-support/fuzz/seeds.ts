@@ -286,7 +286,7 @@ export function seeds(): Seed[] {
       weight: 1,
       build: (f, host) => request('POST', `/invalidate?bucket=${b(f)}&key=${encodeURIComponent(STABLE_OBJECTS.small)}`, host, []),
     },
-    { name: 'healthz', family: 'legacy', body: 'none', weight: 1, build: (_f, host) => request('GET', '/healthz', host, []) },
+    { name: 'health-probes', family: 'legacy', body: 'none', weight: 1, build: (_f, host, rng) => request('GET', rng.pick(['/healthz', '/readyz']), host, []) },
     {
       name: 'peer-object',
       family: 'peer',
