@@ -5,6 +5,9 @@ import type { MarkingFront } from './marking-front.js';
 import { count, describeCase, describeOutcome, errorCodeOf, type Findings, type Sent, topSourceFrame } from './findings.js';
 import type { UpstreamProcess } from './upstream-process.js';
 
+/** How long after an upstream failure /readyz may still say the upstream is unreachable. */
+const READINESS_MEMORY_MS = 30_000;
+
 interface ExplainContext {
   nodes: { nodeOf(name: string): FuzzedNode };
   front: MarkingFront;
@@ -32,6 +35,12 @@ export function explainOrReport(sent: Sent & { response: ParsedResponse }, conte
   }
   if (gatewayStatus && context.otherCrashed) {
     count(excused, `${response.status} while the other node was down`);
+    return;
+  }
+  // /readyz learns reachability from real requests and keeps saying no until one succeeds again.
+  const notReady = response.status === 503 && response.body.subarray(0, 20).toString('latin1').startsWith('{"ready":false');
+  if (notReady && (upstream.downDuring(from - READINESS_MEMORY_MS, to) || front.failedDuring(from - READINESS_MEMORY_MS, to))) {
+    count(excused, '503 from /readyz after the upstream failed');
     return;
   }
   const code = errorCodeOf(response);

@@ -67,7 +67,7 @@ export function errorCodeOf(response: ParsedResponse): string {
   if (code !== undefined) return code;
   const json = /^\{"error":"([^"]*)"/.exec(text)?.[1];
   if (json !== undefined) return `"${json.replace(/'[^']*'/g, "'…'")}"`;
-  return text.slice(0, 40).replace(/\s+/g, ' ');
+  return text.slice(0, text.startsWith('{') ? 120 : 40).replace(/\s+/g, ' ');
 }
 
 /** The first frame in Falcon's own code, relative to the repository. */

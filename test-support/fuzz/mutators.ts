@@ -163,7 +163,8 @@ const KEY_SWAPS = [
   'a+b',
   'a%20b',
   '%E2%82%AC',
-  'x'.repeat(1100),
+  // Over S3's 1,024 bytes, in segments a file system takes.
+  `${'x'.repeat(200)}/`.repeat(6),
   '.',
   '..',
   '../stable/small.txt',
@@ -235,7 +236,7 @@ const targetMutators: Mutator[] = [
       const [path, query] = splitTarget(req.target);
       // S3 takes keys of up to 1,024 bytes. Longer segments than a file name, or paths longer than
       // the file system's, kill s3rver (ENAMETOOLONG): a minority, so restarting it does not eat the run.
-      const oneSegment = rng.chance(0.15);
+      const oneSegment = rng.chance(0.05);
       const length = oneSegment ? rng.pick([300, 1025, 4000]) : rng.pick([1025, 2000, 3500]);
       const piece = oneSegment ? 'k'.repeat(length) : `${'s'.repeat(200)}/`.repeat(Math.ceil(length / 201));
       req.target = joinTarget(`${path}${path.endsWith('/') ? '' : '/'}${piece}`, query);
