@@ -28,7 +28,11 @@ export async function startFalconProcess(args: string[], env: NodeJS.ProcessEnv 
   const url = await new Promise<string>((resolve, reject) => {
     const check = (): void => {
       const match = /"url":"(http:\/\/[^"]+)"/.exec(output);
-      if (match?.[1]) resolve(match[1]);
+      if (match?.[1]) {
+        // Searching the whole output again on every line would grow quadratic with a chatty node.
+        child.stdout?.off('data', check);
+        resolve(match[1]);
+      }
     };
     child.stdout?.on('data', check);
     child.once('exit', (code) => reject(new Error(`falcon exited with ${code}: ${output}`)));
