@@ -19,6 +19,7 @@ export const S3_ERROR_STATUS = {
   InvalidRange: 416,
   InvalidRequest: 400,
   InvalidURI: 400,
+  KeyTooLongError: 400,
   MalformedTrailerError: 400,
   MalformedXML: 400,
   MethodNotAllowed: 405,
@@ -48,6 +49,7 @@ const DEFAULT_MESSAGES: Partial<Record<S3ErrorCode, string>> = {
   InternalError: 'We encountered an internal error. Please try again.',
   InvalidRange: 'The requested range is not satisfiable',
   InvalidURI: "Couldn't parse the specified URI.",
+  KeyTooLongError: 'Your key is too long',
   MalformedXML:
     'The XML you provided was not well-formed or did not validate against our published schema.',
   PreconditionFailed: 'At least one of the pre-conditions you specified did not hold',

@@ -56,6 +56,8 @@ export async function parseFormFiles(headers: IncomingHttpHeaders, body: Readabl
   const files: FormFile[] = [];
   let memoryLeft = limits.memoryBytes;
   const pending: Array<Promise<void>> = [];
+  /** The file parts being read, so a form that fails can end them (each read waits for its part's end). */
+  const parts: Readable[] = [];
 
   let parser: busboy.Busboy;
   try {
@@ -78,6 +80,7 @@ export async function parseFormFiles(headers: IncomingHttpHeaders, body: Readabl
       drainBody(stream, Number.POSITIVE_INFINITY);
       return;
     }
+    parts.push(stream);
     const fileName = basename(info.filename ?? '') || 'file';
     const contentType = info.mimeType || 'application/octet-stream';
     const reading = (async () => {
@@ -124,6 +127,10 @@ export async function parseFormFiles(headers: IncomingHttpHeaders, body: Readabl
     await Promise.all(pending);
   } catch (err) {
     body.unpipe(parser);
+    // The parser may still have a part open (busboy reports a malformed header and reads on), and a
+    // read that waits for that part's end would wait forever.
+    parser.destroy();
+    for (const part of parts) part.destroy();
     await Promise.allSettled(pending);
     await dispose();
     if (err instanceof LegacyError || err instanceof S3Error) throw err;

@@ -3,6 +3,9 @@ import type { Logger } from 'pino';
 import { S3Error } from '../errors.js';
 import { errorXml } from './xml.js';
 
+/** Headers that belong to the exchange rather than to an answer, and stay on an error. */
+const KEPT_HEADERS = /^(x-amz-request-id|connection|vary|access-control-.*)$/;
+
 /** Renders any error as S3's XML error document; unknown errors become InternalError and are logged with their stack. */
 export function sendS3Error(res: ServerResponse, err: unknown, context: { method: string; resource: string; requestId: string; logger: Logger }): void {
   const s3Error = err instanceof S3Error ? err : new S3Error('InternalError', { cause: err });
@@ -14,6 +17,8 @@ export function sendS3Error(res: ServerResponse, err: unknown, context: { method
     res.destroy();
     return;
   }
+  // Whatever the failed answer had set (an object's headers, say) is not part of the error.
+  for (const name of res.getHeaderNames()) if (!KEPT_HEADERS.test(name)) res.removeHeader(name);
   const body =
     context.method === 'HEAD'
       ? ''

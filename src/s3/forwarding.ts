@@ -21,6 +21,8 @@ const DROPPED_REQUEST_HEADERS = new Set([
   'expect',
   'authorization',
   'x-amz-date',
+  // Falcon signs with its own time; a client's Date would be taken for it (and may not even parse).
+  'date',
   'x-amz-content-sha256',
   'x-amz-security-token',
   'content-length',

@@ -17,7 +17,7 @@ import { accessesOf } from './auth/access.js';
 import { CHECKSUM_HEADER_BUDGET_BYTES, type HeldBody, readForChecksumHeaders } from './checksum-headers.js';
 import { declaredBodyBytes, MAX_SINGLE_PUT_BYTES, type PreparedBody, prepareBody } from './request-body.js';
 import type { BodyPace } from './request-body-reader.js';
-import { checkObjectPath, isCacheableRead, parseS3Request, type S3Request } from './request.js';
+import { checkObjectPath, checkPartNumber, isCacheableRead, parseS3Request, type S3Request } from './request.js';
 import { type SentBody, storedWrongBytes, upstreamWriteMismatch } from './write-verification.js';
 import { parseDeleteObjectsKeys } from './xml.js';
 
@@ -151,6 +151,7 @@ export function createS3Handler(options: S3HandlerOptions): S3Handler {
     try {
       s3 = parseS3Request(req.method ?? 'GET', req.url ?? '/', req.headers, domain);
       checkObjectPath(s3.bucket, s3.key);
+      checkPartNumber(s3.params);
       // A browser's CORS preflight carries no credentials by design: the upstream answers it from the
       // bucket's CORS configuration.
       const preflight = isCorsPreflight(req);

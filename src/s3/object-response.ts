@@ -20,6 +20,9 @@ const OVERRIDES: ReadonlyArray<readonly [string, string]> = [
   ['response-content-encoding', 'content-encoding'],
 ];
 
+/** What an HTTP header value may hold: no CR, LF or other control characters. */
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
 /** Headers a 304 carries: the validators and caching headers, no entity headers. */
 const NOT_MODIFIED_HEADERS = ['etag', 'last-modified', 'cache-control', 'expires', 'x-amz-version-id'];
 
@@ -55,6 +58,12 @@ export function planObjectResponse(
   }
   for (const [param, header] of OVERRIDES) {
     const value = params.get(param);
+    if (value !== null && !HEADER_VALUE.test(value)) {
+      throw new S3Error('InvalidArgument', {
+        message: `Header value for ${param} is not valid.`,
+        details: { ArgumentName: param, ArgumentValue: value.replace(/[^\x20-\x7e]/g, '?') },
+      });
+    }
     if (value !== null) out[header] = value;
   }
   const bodyless = method === 'HEAD';

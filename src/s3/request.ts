@@ -69,6 +69,24 @@ export function checkObjectPath(bucket: string | undefined, key: string | undefi
   if (key?.split('/').some((segment) => segment === '.' || segment === '..')) {
     throw new S3Error('InvalidArgument', { message: "Object keys with '.' or '..' path segments are not supported." });
   }
+  if (key !== undefined && Buffer.byteLength(key) > MAX_KEY_BYTES) {
+    throw new S3Error('KeyTooLongError', { details: { MaxSizeAllowed: String(MAX_KEY_BYTES), Size: String(Buffer.byteLength(key)) } });
+  }
+}
+
+/** S3's longest object key, in UTF-8 bytes. */
+const MAX_KEY_BYTES = 1024;
+
+/** A partNumber parameter, where present, must name a part S3 can have: 1 to 10,000. */
+export function checkPartNumber(params: URLSearchParams): void {
+  const partNumber = params.get('partNumber');
+  if (partNumber === null) return;
+  if (!/^\d{1,5}$/.test(partNumber) || Number(partNumber) < 1 || Number(partNumber) > 10_000) {
+    throw new S3Error('InvalidArgument', {
+      message: 'Part number must be an integer between 1 and 10000, inclusive',
+      details: { ArgumentName: 'partNumber', ArgumentValue: partNumber },
+    });
+  }
 }
 
 function decodePath(rawPath: string): string {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { KoaContext, KoaMiddleware } from 's3rver';
+import { storableKey } from './store-keys.js';
 
 const XML_HEADER = '<?xml version="1.0" encoding="UTF-8"?>\n';
 const OWNER = '<Owner><ID>123456789000</ID><DisplayName>S3rver</DisplayName></Owner>';
@@ -22,7 +23,25 @@ function escapeXml(text: string): string {
  * uploads cut midway (s3rver would keep them truncated).
  */
 export function localUpstreamShims(directory: string): KoaMiddleware[] {
-  return [completeUploadsOnly(), listMultipartUploads(directory), aclReads(), completeMultipartChecks(directory)];
+  return [storableKeysOnly(), completeUploadsOnly(), listMultipartUploads(directory), aclReads(), completeMultipartChecks(directory)];
+}
+
+/**
+ * s3rver keeps a key as file paths, and the filesystem refuses a file name over 255 bytes: writing
+ * such a key fails deep inside s3rver with no answer. Refuse it up front instead.
+ */
+function storableKeysOnly(): KoaMiddleware {
+  return async (ctx, next) => {
+    const target = /^\/[^/]+\/(.+)$/.exec(ctx.path);
+    let key: string | undefined;
+    try {
+      key = target?.[1] === undefined ? undefined : decodeURIComponent(target[1]);
+    } catch {
+      key = undefined;
+    }
+    if (ctx.method === 'GET' || ctx.method === 'HEAD' || key === undefined || storableKey(key)) return next();
+    fail(ctx, 400, 'KeyTooLongError', 'The embedded local upstream stores keys as files: each /-separated part of a key may have at most about 230 bytes.');
+  };
 }
 
 /** CompleteMultipartUpload bodies are small; S3 allows 10,000 parts. */
