@@ -17,7 +17,9 @@ export type Fault =
   /** Forwards the request without this header, as an upstream that ignores it would answer. */
   | { kind: 'drop-header'; name: string }
   /** Answers with `Connection: close` and closes the connection once the body is sent, as S3 does at times. */
-  | { kind: 'connection-close' };
+  | { kind: 'connection-close' }
+  /** Closes the connection on receiving the request, without an answer (a kept-alive connection closed under it). */
+  | { kind: 'reset' };
 
 export interface FaultRule {
   method?: string;
@@ -96,6 +98,10 @@ export class CountingFront {
     this.requests.push({ method, path, query: q === -1 ? '' : url.slice(q + 1), headers: req.headers });
     const fault = this.takeFault(method, path);
     if (fault?.kind === 'delay') await sleep(fault.ms);
+    if (fault?.kind === 'reset') {
+      req.socket.destroy();
+      return;
+    }
     if (fault?.kind === 'status') {
       req.resume();
       const body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${fault.code}</Code><Message>injected</Message></Error>`;

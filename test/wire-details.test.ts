@@ -106,3 +106,30 @@ test('the embedded upstream refuses a key its files cannot hold instead of faili
   assert.equal(falcon.child.exitCode, null);
   assert.doesNotMatch(falcon.output(), /embedded upstream died/);
 });
+
+test('a request whose body can be sent again is retried once when the upstream connection drops before any answer', async (t) => {
+  const h = await harness(t);
+  const key = uniqueKey('reset');
+  await seed(h, key, 'still here');
+  h.front.inject({ method: 'GET', path: `/test/${key}`, fault: { kind: 'reset' }, times: 1 });
+  const res = await fetch(`${h.falcon.url}/test/${key}`);
+  assert.equal(res.status, 200);
+  assert.equal(await res.text(), 'still here');
+  assert.equal(h.front.count('GET', `/test/${key}`), 2);
+
+  // A streamed body is gone once sent: the client gets the failure and retries itself.
+  h.front.inject({ method: 'PUT', path: `/test/${key}`, fault: { kind: 'reset' }, times: 2 });
+  const put = await fetch(`${h.falcon.url}/test/${key}`, {
+    method: 'PUT',
+    body: new ReadableStream({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode('streamed'));
+        controller.close();
+      },
+    }),
+    duplex: 'half',
+  } as RequestInit);
+  assert.equal(put.status, 503);
+  assert.match(await put.text(), /<Code>ServiceUnavailable<\/Code>/);
+  assert.equal(h.front.count('PUT', `/test/${key}`), 1);
+});

@@ -59,19 +59,26 @@ export class S3Upstream implements Upstream {
       { host, path: query ? `${path}?${query}` : path, method: request.method, headers, service: 's3', region: this.options.region },
       credentials,
     );
-    this.options.onRequest?.(request.method);
-    try {
-      const response = await this.agent.request({
-        origin,
-        path: signed.path ?? path,
-        method: request.method as 'GET',
-        headers: signed.headers as Record<string, string>,
-        body: body ?? null,
-        signal: request.signal,
-      });
-      return { statusCode: response.statusCode, headers: response.headers, body: response.body };
-    } catch (err) {
-      throw translateTransportError(err);
+    // A body in memory can be sent again; a stream cannot.
+    const replayable = body === undefined || Buffer.isBuffer(body);
+    for (let attempt = 1; ; attempt++) {
+      this.options.onRequest?.(request.method);
+      try {
+        const response = await this.agent.request({
+          origin,
+          path: signed.path ?? path,
+          method: request.method as 'GET',
+          headers: signed.headers as Record<string, string>,
+          body: body ?? null,
+          signal: request.signal,
+        });
+        return { statusCode: response.statusCode, headers: response.headers, body: response.body };
+      } catch (err) {
+        // A kept-alive connection the upstream closed just as it was reused fails before any answer;
+        // the request never reached the upstream's handler, so sending it once more is safe.
+        if (replayable && attempt < MAX_ATTEMPTS && isConnectionLost(err) && request.signal?.aborted !== true) continue;
+        throw translateTransportError(err);
+      }
     }
   }
 
@@ -95,6 +102,15 @@ export class S3Upstream implements Upstream {
 
 function sha256Hex(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
+}
+
+const MAX_ATTEMPTS = 2;
+const CONNECTION_LOST_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
+
+/** The connection closed under a request before any answer came: a reused connection the server had just closed. */
+function isConnectionLost(err: unknown): boolean {
+  const code = errorCode(err);
+  return code !== undefined && CONNECTION_LOST_CODES.has(code);
 }
 
 /** Maps undici and socket errors to the S3 errors a client sees. */

@@ -20,7 +20,8 @@ export interface TransportFailure {
   at: number;
 }
 
-const KEEP_RELAYED = 5000;
+/** Enough for a whole run: a node's 5xx is explained from what its upstream answered once the run is over. */
+const KEEP_RELAYED = 200_000;
 const NOTICE_MS = 1000;
 /** Nearly the nodes' upstream timeout: a node that waited this long gave up on a slow upstream. */
 const SLOW_UPSTREAM_MS = 4000;
