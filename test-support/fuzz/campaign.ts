@@ -5,7 +5,7 @@ import { buildCase, type CaseFactoryOptions, type FuzzCase } from './fuzz-case.j
 import type { FuzzedNode, NodeCrash } from './fuzzed-node.js';
 import type { ParsedResponse } from './http-framing.js';
 import type { MarkingFront } from './marking-front.js';
-import { type SendOutcome, sendRaw } from './raw-client.js';
+import { type SendOutcome, sendCase } from './raw-client.js';
 import type { ReferenceParser } from './reference-parser.js';
 import { probeForStalls } from './stall-probe.js';
 import type { UpstreamProcess } from './upstream-process.js';
@@ -123,14 +123,7 @@ export async function runCampaign(options: CampaignOptions, targets: CampaignTar
     await node.whenReady();
     const flying = inFlight.get(node.name) as Set<FuzzCase>;
     flying.add(c);
-    const outcome = await sendRaw(c.bytes, {
-      port: c.target.port,
-      delivery: c.delivery,
-      framing: c.framing,
-      answerTimeoutMs: options.answerTimeoutMs,
-      incompleteGraceMs: options.incompleteGraceMs,
-      giveUp: c.giveUp,
-    });
+    const outcome = await sendCase(c, { answerTimeoutMs: options.answerTimeoutMs, incompleteGraceMs: options.incompleteGraceMs });
     flying.delete(c);
     const list = recent.get(node.name) as Array<{ c: FuzzCase; endedAt: number }>;
     list.push({ c, endedAt: outcome.endedAt });

@@ -2,7 +2,7 @@ import type { CampaignOptions } from './campaign.js';
 import { crashSignature, describeCase, describeOutcome, type Findings } from './findings.js';
 import type { FuzzCase } from './fuzz-case.js';
 import type { FuzzedNode, NodeCrash } from './fuzzed-node.js';
-import { sendRaw } from './raw-client.js';
+import { sendCase } from './raw-client.js';
 
 const MAX_REPLAYS_PER_CRASH = 16;
 
@@ -29,14 +29,7 @@ export async function replayCrashes(
       await node.whenReady();
       const c = rebuild(suspect);
       const before = node.crashes.length;
-      const outcome = await sendRaw(c.bytes, {
-        port: c.target.port,
-        delivery: c.delivery,
-        framing: c.framing,
-        answerTimeoutMs: options.answerTimeoutMs,
-        incompleteGraceMs: options.incompleteGraceMs,
-        giveUp: c.giveUp,
-      });
+      const outcome = await sendCase(c, { answerTimeoutMs: options.answerTimeoutMs, incompleteGraceMs: options.incompleteGraceMs });
       await new Promise((resolve) => setTimeout(resolve, 300));
       if (node.crashes.length > before) {
         const again = node.crashes[node.crashes.length - 1] as NodeCrash;

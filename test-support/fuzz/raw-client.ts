@@ -1,3 +1,4 @@
+import type { FuzzCase } from './fuzz-case.js';
 import { connect } from 'node:net';
 import { type ParsedResponse, type RequestFraming, ResponseReader } from './http-framing.js';
 
@@ -43,6 +44,11 @@ export interface SendOptions {
   incompleteGraceMs: number;
   /** How the client gives up on an incomplete request. */
   giveUp: 'fin' | 'reset';
+}
+
+/** Sends a fuzz case as its delivery and framing say, to the node it targets. */
+export function sendCase(c: FuzzCase, timeouts: Pick<SendOptions, 'answerTimeoutMs' | 'incompleteGraceMs'>): Promise<SendOutcome> {
+  return sendRaw(c.bytes, { port: c.target.port, delivery: c.delivery, framing: c.framing, giveUp: c.giveUp, ...timeouts });
 }
 
 const LINGER_MS = 150;

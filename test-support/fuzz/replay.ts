@@ -6,7 +6,7 @@
  */
 import { buildCase } from './fuzz-case.js';
 import { startFuzzTargets } from './fuzz-targets.js';
-import { sendRaw } from './raw-client.js';
+import { sendCase } from './raw-client.js';
 import { seeds } from './seeds.js';
 
 const runSeed = Number(process.env.FUZZ_SEED ?? 20_261_124);
@@ -26,14 +26,7 @@ try {
     });
     logged.length = 0;
     const relayedBefore = targets.front.relayed.length;
-    const outcome = await sendRaw(c.bytes, {
-      port: c.target.port,
-      delivery: c.delivery,
-      framing: c.framing,
-      answerTimeoutMs: 10_000,
-      incompleteGraceMs: 150,
-      giveUp: c.giveUp,
-    });
+    const outcome = await sendCase(c, { answerTimeoutMs: 10_000, incompleteGraceMs: 150 });
     await new Promise((resolve) => setTimeout(resolve, 300));
     console.log(`\n#${index} ${c.seed.name} → ${c.target.name} (${c.auth}) ${c.mutations.join(', ')} [${c.delivery.kind}, ${c.framing.kind}]`);
     console.log(`request: ${JSON.stringify(c.bytes.toString('latin1').slice(0, 4000))}`);
