@@ -184,7 +184,8 @@ test('sheds upstream requests past --max-upstream-requests and its queue with 50
 });
 
 test('sheds requests past --max-inflight-requests with 503 SlowDown while probes still answer', { timeout: 60_000 }, async (t) => {
-  const h = await harness(t, ['--max-inflight-requests', '3']);
+  // The upstream is slow on purpose: its answers must still come within --timeout.
+  const h = await harness(t, ['--max-inflight-requests', '3', '--timeout', '10000']);
   const pending = concurrentGets(h, 8);
   await new Promise((resolve) => setTimeout(resolve, 500));
   await healthy(h.falcon.url);

@@ -12,6 +12,7 @@ export interface UpstreamLimitOptions {
 
 interface Waiter {
   resolve: () => void;
+  reject: (err: Error) => void;
   timer: NodeJS.Timeout;
 }
 
@@ -54,7 +55,10 @@ export class LimitedUpstream implements Upstream {
   }
 
   close(): Promise<void> {
-    for (const waiter of this.queue.splice(0)) clearTimeout(waiter.timer);
+    for (const waiter of this.queue.splice(0)) {
+      clearTimeout(waiter.timer);
+      waiter.reject(slowDown());
+    }
     return this.inner.close();
   }
 
@@ -67,6 +71,7 @@ export class LimitedUpstream implements Upstream {
     return new Promise<void>((resolve, reject) => {
       const waiter: Waiter = {
         resolve,
+        reject,
         timer: setTimeout(() => {
           const index = this.queue.indexOf(waiter);
           if (index !== -1) this.queue.splice(index, 1);

@@ -82,8 +82,12 @@ export class S3Upstream implements Upstream {
     }
   }
 
+  /**
+   * Cuts whatever is still open: by the time a node closes its upstream, its clients are gone, and a
+   * graceful close would wait forever on a response body nobody reads any more.
+   */
   close(): Promise<void> {
-    return this.agent.close();
+    return this.agent.destroy();
   }
 
   private locate(request: UpstreamRequest): { origin: string; host: string; path: string } {
