@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:net';
 import { objectKey } from '../src/cache/object-cache.js';
-import { RendezvousRing } from '../src/cache/ring.js';
+import { RendezvousRing } from '../src/cluster/ring.js';
 import { type ServerProcess, spawnServer } from './child-server.js';
 import { type BenchServer, withTargets } from './presign.js';
 import type { ServedObject } from './shared.js';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Logger, pino } from 'pino';
 import { objectKey } from '../src/cache/object-cache.js';
-import { RendezvousRing } from '../src/cache/ring.js';
+import { RendezvousRing } from '../src/cluster/ring.js';
 import { type RunningGateway, startGateway } from '../src/server.js';
 import { LOCAL_UPSTREAM_CREDENTIALS, startLocalUpstream } from '../src/upstream/local-upstream.js';
 import { CountingFront } from './counting-front.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, type TestContext, test } from 'node:test';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { Agent, request } from 'undici';
-import { PeerAuth } from '../src/cache/peer-auth.js';
+import { PeerAuth } from '../src/cluster/peer-auth.js';
 import { randomBody, sha256, uniqueKey } from '../test-support/bytes.js';
 import { CLUSTER_SECRET, startCluster, type TestCluster } from '../test-support/cluster.js';
 import { sdkClient } from '../test-support/harness.js';

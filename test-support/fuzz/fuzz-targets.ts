@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateMultipartUploadCommand, PutObjectCommand, S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
-import { PeerAuth } from '../../src/cache/peer-auth.js';
+import { PeerAuth } from '../../src/cluster/peer-auth.js';
 import { LOCAL_UPSTREAM_CREDENTIALS } from '../../src/upstream/local-upstream.js';
 import { freePorts } from '../cluster.js';
 import { FuzzedNode } from './fuzzed-node.js';

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { PeerAuth } from '../../src/cache/peer-auth.js';
+import type { PeerAuth } from '../../src/cluster/peer-auth.js';
 import type { Rng } from './prng.js';
 import type { AwsChunk, AwsChunkedBody, RawRequest } from './raw-request.js';
 import { crc32Base64 } from './raw-request.js';

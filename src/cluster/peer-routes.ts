@@ -1,14 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { readBounded } from './cache/object-fill.js';
-import type { PeerAuth } from './cache/peer-auth.js';
-import { PEER_FLUSH_PATH, PEER_INVALIDATE_PATH, PEER_OBJECT_PATH, UPSTREAM_ERROR_HEADER } from './cache/peer-client.js';
-import { S3Error } from './errors.js';
-import { drainBody } from './http/discard-body.js';
-import { type Gateway, objectBytes, STALE_WARNING } from './gateway.js';
-import { pipeBody, relayHeaders, sendBody } from './s3/forwarding.js';
-import { firstHeader } from './s3/request.js';
-import { errorXml } from './s3/xml.js';
+import { readBounded } from '../cache/object-fill.js';
+import type { PeerAuth } from './peer-auth.js';
+import { PEER_FLUSH_PATH, PEER_INVALIDATE_PATH, PEER_OBJECT_PATH, UPSTREAM_ERROR_HEADER } from './peer-client.js';
+import { S3Error } from '../errors.js';
+import { drainBody } from '../http/discard-body.js';
+import { type Gateway, objectBytes, STALE_WARNING } from '../gateway.js';
+import { pipeBody, relayHeaders, sendBody } from '../s3/forwarding.js';
+import { firstHeader } from '../s3/request.js';
+import { errorXml } from '../s3/xml.js';
 
 /** Bodies are invalidation lists; a sender keeps them far smaller (see InvalidationFanout). */
 const MAX_BODY_BYTES = 8 * 1024 * 1024;

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { objectKey } from './object-cache.js';
+import { objectKey } from '../cache/object-cache.js';
 import type { PeerClient } from './peer-client.js';
 
 export interface InvalidationFanoutOptions {

@@ -1,12 +1,12 @@
 import { hostname, networkInterfaces } from 'node:os';
 import type { Logger } from 'pino';
-import { Cluster } from './cache/cluster.js';
-import { InvalidationFanout } from './cache/invalidation.js';
-import { Membership } from './cache/membership.js';
-import { PeerAuth } from './cache/peer-auth.js';
-import { PeerClient } from './cache/peer-client.js';
-import { PeerHealth } from './cache/peer-health.js';
-import type { ClusterConfig } from './config.js';
+import { Cluster } from './cluster.js';
+import { InvalidationFanout } from './invalidation.js';
+import { Membership } from './membership.js';
+import { PeerAuth } from './peer-auth.js';
+import { PeerClient } from './peer-client.js';
+import { PeerHealth } from './peer-health.js';
+import type { ClusterConfig } from '../config.js';
 
 export interface ClusterSetup {
   cluster: Cluster;
