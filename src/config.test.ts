@@ -19,7 +19,9 @@ test('defaults match the original Falcon', () => {
   assert.equal(c.host, 'localhost');
   assert.equal(c.port, 8080);
   assert.equal(c.maxCacheBytes, 512 * MIB);
-  assert.equal(c.maxObjectBytes, 64 * MIB);
+  assert.equal(c.maxObjectBytes, Number.POSITIVE_INFINITY, 'any object can be cached, block by block');
+  assert.equal(c.blockBytes, 4 * MIB);
+  assert.equal(c.readaheadBlocks, 8);
   assert.equal(c.maxMultipartMemoryBytes, 128 * MIB);
   assert.equal(c.timeoutMs, 5000);
   assert.equal(c.ttlMs, 60 * 60_000);
@@ -92,8 +94,11 @@ test('reports every bad flag at once', () => {
   assert.match(parsed.messages.join('\n'), /--port.*--timeout.*--peers/s);
 });
 
-test('caps --max-object-size at the cache size', () => {
-  assert.equal(config(['--max-cache-size', '10', '--max-object-size', '50']).maxObjectBytes, 10 * MIB);
+test('--max-object-size only names objects never cached, whatever the cache size; --block-size takes 1 to 64 MiB', () => {
+  assert.equal(config(['--max-cache-size', '10', '--max-object-size', '50']).maxObjectBytes, 50 * MIB);
+  assert.equal(config(['--block-size', '1']).blockBytes, MIB);
+  assert.equal(config(['--block-size', '64']).blockBytes, 64 * MIB);
+  for (const bad of ['0', '65', 'x']) assert.equal(parseConfig(['--block-size', bad], {}).kind, 'error', bad);
 });
 
 test('reads client keys from flags, the environment and a credentials file, and reports a bad file', () => {

@@ -27,7 +27,7 @@ export const FLAGS = {
   'peer-timeout': { type: 'int', default: 3000, help: 'ms to wait for an owner node before reading from the upstream directly' },
   'max-cache-size': { type: 'int', default: 512, help: 'in-memory cache size in MiB (main and hot caches together)' },
   'hot-cache-size': { type: 'int', help: 'MiB of the cache kept for hot copies of objects other nodes own (default: an eighth of the cache)' },
-  'max-object-size': { type: 'int', help: 'largest object cached, in MiB; larger ones stream through (default: an eighth of the cache)' },
+  'max-object-size': { type: 'int', help: 'largest object cached, in MiB; larger ones always stream through from the upstream (default: no limit, large objects are cached block by block)' },
   'max-multipart-memory': { type: 'int', default: 128, help: 'memory for one /upload form in MiB; larger files spill to a temporary file' },
   's3-endpoint': { type: 'string', help: 'upstream S3 endpoint URL (default: AWS S3 when a region or AWS credentials are configured anywhere, else the embedded local upstream)' },
   's3-region': { type: 'string', default: 'us-east-1', help: 'upstream region used for signing; setting it (or AWS_REGION / AWS_DEFAULT_REGION) selects AWS S3 as the upstream' },
@@ -59,6 +59,8 @@ export const FLAGS = {
   's3-verify-writes': { type: 'string', default: 'true', help: 'check the upstream\'s answer to each PutObject and UploadPart (ETag = MD5 of the bytes sent, returned checksums) and fail the write on a mismatch: true or false' },
   ttl: { type: 'duration', default: 60, help: 'cache entry time to live: minutes, or with a unit (30s, 10m, 2h); 0 = never expire' },
   'revalidate-after': { type: 'duration', default: 0, help: 'seconds (or 30s, 10m, 2h) after which a cached object is checked with the upstream (a conditional GET) before it is served again; 0 = never before the TTL' },
+  'block-size': { type: 'int', default: 4, help: 'MiB per cached block (1-64): larger objects are cached as aligned blocks, smaller ones whole; every node of a cluster must use the same' },
+  'readahead-blocks': { type: 'int', default: 8, help: 'blocks one reader of a large object fetches ahead in parallel' },
   'stale-if-error': { type: 'duration', default: 300, help: 'seconds (or 30s, 10m, 2h) past its TTL a cached object is still served, marked stale, while the upstream is unreachable or failing; 0 = never' },
 } as const satisfies Record<string, FlagSpec>;
 
@@ -98,7 +100,11 @@ export interface Config {
   /** Main plus hot cache. */
   readonly maxCacheBytes: number;
   readonly hotCacheBytes: number;
+  /** Objects larger than this are never cached; infinite by default. */
   readonly maxObjectBytes: number;
+  /** Objects larger than one block are cached as aligned blocks of this size. */
+  readonly blockBytes: number;
+  readonly readaheadBlocks: number;
   readonly maxMultipartMemoryBytes: number;
   readonly upstream: UpstreamConfig;
   readonly domain: string | undefined;
@@ -222,6 +228,8 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
   const dnsIntervalS = int('peers-dns-interval', 1, 86_400);
   const maxObjectMiB = str('max-object-size') === undefined ? undefined : int('max-object-size', 1, 1024 * 1024);
   const maxMultipartMiB = int('max-multipart-memory', 1, 1024 * 1024);
+  const blockMiB = int('block-size', 1, 64);
+  const readaheadBlocks = int('readahead-blocks', 1, 1024);
   const timeoutMs = int('timeout', 1, 3_600_000);
   const clientIdleTimeoutS = int('client-idle-timeout', 1, 86_400);
   const shutdownGraceS = int('shutdown-grace', 0, 86_400);
@@ -351,7 +359,9 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
     cluster,
     maxCacheBytes,
     hotCacheBytes: Math.max(0, hotCacheBytes),
-    maxObjectBytes: maxObjectMiB === undefined ? Math.floor(maxCacheBytes / 8) : Math.min(maxObjectMiB * MIB, maxCacheBytes),
+    maxObjectBytes: maxObjectMiB === undefined ? Number.POSITIVE_INFINITY : maxObjectMiB * MIB,
+    blockBytes: blockMiB * MIB,
+    readaheadBlocks,
     maxMultipartMemoryBytes: maxMultipartMiB * MIB,
     upstream,
     domain,

@@ -1,29 +1,22 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
+import { BlockFill } from './cache/block-fill.js';
 import type { ByteBudget } from './cache/byte-budget.js';
-import { type BodyHolder, ObjectBody } from './cache/object-body.js';
+import { ObjectBody } from './cache/object-body.js';
 import { type CachedObject, type Freshness, type ObjectCache, objectKey } from './cache/object-cache.js';
-import type { Cluster } from './cluster/cluster.js';
-import { type FillHead, ObjectFill } from './cache/object-fill.js';
-import { PeerUnavailableError } from './cluster/peer-client.js';
 import { type ObjectMeta, sameEtag } from './cache/object-meta.js';
+import type { Cluster } from './cluster/cluster.js';
+import { PeerUnavailableError } from './cluster/peer-client.js';
 import { S3Error } from './errors.js';
 import { discardBody } from './http/discard-body.js';
-import { headerValue, type Upstream, type UpstreamRequest, type UpstreamResponse } from './upstream/upstream.js';
-
-export type ObjectRead =
-  /** From the cache; `stale` when served past its TTL because the upstream failed. */
-  | { kind: 'hit'; meta: ObjectMeta; body: ObjectBody; stale?: boolean }
-  /** A miss being filled: read the bytes from the fill as they arrive. */
-  | { kind: 'shared'; meta: ObjectMeta; body: ObjectBody; fill: ObjectFill }
-  /** A miss too large to cache, with its live upstream body for this caller alone. */
-  | { kind: 'live'; meta: ObjectMeta; body: Readable }
-  /** The upstream answered with an error; replay it. */
-  | { kind: 'error'; statusCode: number; headers: UpstreamResponse['headers']; body: Buffer }
-  /** Not cacheable and no live body for this caller: forward the caller's own request instead. */
-  | { kind: 'uncacheable' };
-
-export type ObjectFound = Extract<ObjectRead, { kind: 'hit' | 'shared' | 'live' }>;
+import { type AcquiredBlock, blockStream } from './read/block-stream.js';
+import { CHECKSUMS_KNOWN_HEADER, type Discovered, readDiscovery } from './read/discovery.js';
+import { type BlockLayout, isRangeOf } from './read/ranges.js';
+import { relayHeaders } from './s3/forwarding.js';
+import { planObjectResponse } from './s3/object-response.js';
+import { amzParameter } from './s3/request.js';
+import type { Upstream, UpstreamRequest, UpstreamResponse } from './upstream/upstream.js';
 
 /** What the bytes are sent on: a response, which closes once its client has read them all or was cut. */
 export interface BytesSink {
@@ -31,87 +24,112 @@ export interface BytesSink {
   once(event: 'close', listener: () => void): unknown;
 }
 
-/**
- * Bytes [start, endExclusive) of a found object: a slice of memory for a hit, the fill's bytes as
- * they arrive for a shared miss, or the live body (always whole) for an uncached one. The memory of
- * a hit or a shared miss stays held until `sink` closes, counted against the fill budget (see
- * ObjectBody): a client that reads slowly or not at all is accounted for.
- */
-export function objectBytes(read: ObjectFound, sink: BytesSink, start = 0, endExclusive = read.meta.size): Buffer | Readable {
-  switch (read.kind) {
-    case 'hit':
-      holdUntilClosed(read.body, 'hit', sink);
-      return read.body.bytes.subarray(start, endExclusive);
-    case 'shared':
-      holdUntilClosed(read.body, 'fill', sink);
-      return Readable.from(read.fill.read(start, endExclusive), { objectMode: false });
-    case 'live':
-      return read.body;
-  }
+export interface OpenRequest {
+  method: 'GET' | 'HEAD';
+  /** The client's headers: Range, the conditionals, x-amz-checksum-mode. */
+  headers: IncomingHttpHeaders;
+  /** The client's query: response-* overrides, presigned x-amz-* parameters. */
+  params: URLSearchParams;
+  /** The response the bytes go to: memory it reads from stays counted until it closes. */
+  sink: BytesSink;
 }
 
-/** X-Cache of a response with a found object's bytes: HIT, MISS (a fill), BYPASS (streamed through), or STALE with a Warning. */
-export function cacheHeaders(read: ObjectFound): Record<string, string> {
-  switch (read.kind) {
-    case 'hit':
-      return read.stale ? { 'x-cache': 'STALE', warning: STALE_WARNING } : { 'x-cache': 'HIT' };
-    case 'shared':
-      return { 'x-cache': 'MISS' };
-    case 'live':
-      return { 'x-cache': 'BYPASS' };
-  }
-}
-
-function holdUntilClosed(body: ObjectBody, holder: BodyHolder, sink: BytesSink): void {
-  if (sink.closed) return;
-  sink.once('close', body.hold(holder));
-}
-
-export interface ReadOptions {
-  /** Whether the caller can serve a whole live body (false for range requests, which forward instead). */
-  acceptsLiveBody: boolean;
-  /** Read as the key's owner: from this node's cache or the upstream, never from a peer. */
-  asOwner?: boolean;
+/** The answer to a GetObject or HeadObject: status, headers (with X-Cache) and the bytes to send. */
+export interface OpenedObject {
+  statusCode: number;
+  headers: Record<string, string | string[]>;
+  body: Buffer | Readable | undefined;
 }
 
 export type ReadOutcome = 'hit' | 'miss' | 'coalesced' | 'peer' | 'revalidate';
+export type BlockOutcome = 'hit' | 'miss' | 'coalesced' | 'peer' | 'bypass';
+export type Tier = 'main' | 'hot';
 
 /** The Warning (RFC 7234) on a cached copy served past its TTL because the upstream failed. */
 export const STALE_WARNING = '110 - "Response is Stale"';
 
-/** A cached entry found for a read, and the cache it is in. */
+export interface GatewayOptions {
+  cache: ObjectCache;
+  /** Copies of objects and blocks other nodes own; without it, such copies are not kept. */
+  hotCache?: ObjectCache;
+  cluster?: Cluster;
+  upstream: Upstream;
+  layout: BlockLayout;
+  /** Blocks a reader fetches ahead of the one it sends. */
+  readaheadBlocks: number;
+  /** Objects larger than this are never cached. */
+  maxObjectBytes: number;
+  /** Bounds everything the caches hold and every fill in flight. */
+  budget: ByteBudget;
+  logger: Logger;
+  onRead?: (outcome: ReadOutcome) => void;
+  onBlockRead?: (outcome: BlockOutcome, tier: Tier) => void;
+  onUpstreamBytes?: (bytes: number) => void;
+}
+
+/** An object version whose bytes are read: blocks are keyed and pinned by its ETag. */
+interface Version {
+  bucket: string;
+  key: string;
+  objectKey: string;
+  etag: string;
+  size: number;
+  /** Read as the owner: from this node's cache or the upstream, never from a peer. */
+  asOwner: boolean;
+}
+
+/** Where a read's metadata came from: the cache, a request just now, or the cache past its TTL because the upstream failed. */
+type MetaSource = 'cache' | 'fetch' | 'stale';
+
+/** Metadata found for a read. */
+type MetaRead =
+  | { kind: 'meta'; meta: ObjectMeta; from: MetaSource; live?: LiveStart }
+  | { kind: 'error'; statusCode: number; headers: UpstreamResponse['headers']; body: Buffer };
+
+/** A cached entry found for a read, and the tier it is in. */
 interface Found {
   entry: CachedObject;
   freshness: Freshness;
   cache: ObjectCache;
 }
 
-/** A fill in flight; one that revalidates carries the entry it checks, which its waiters serve on a 304 or an upstream failure. */
-interface Inflight {
-  fill: ObjectFill;
-  revalidating?: Found;
+/** The body a discovery's GET brought when it was not kept: for the reader that started it, once. */
+export interface LiveStart {
+  stream: Readable;
+  /** Bytes of the object it carries, from the first one. */
+  bytes: number;
+  /** Set once a reader took it over. */
+  taken?: boolean;
 }
 
-export interface GatewayOptions {
-  cache: ObjectCache;
-  /** Copies of objects other nodes own; without it, such objects are not kept. */
-  hotCache?: ObjectCache;
-  cluster?: Cluster;
-  upstream: Upstream;
-  /** Largest object read into memory and cached. */
-  maxObjectBytes: number;
-  /** Bounds the bytes of object bodies held outside the cache: fills in flight and bodies still being sent. */
-  fillBudget: ByteBudget;
-  logger: Logger;
-  onRead?: (outcome: ReadOutcome) => void;
+interface Discovery {
+  result: Promise<MetaRead>;
+  live?: LiveStart;
+  /** Set by invalidation: what it learns must not enter the cache. */
+  stale: boolean;
 }
 
-/** Read-through and write-through between the object cache and the upstream: the only place the two meet. */
+interface InflightBlock {
+  fill: Promise<BlockFill>;
+  stale: boolean;
+}
+
+/** The object changed at the upstream while it was being read: another ETag, or a 412 to If-Match. */
+export class VersionChangedError extends S3Error {
+  constructor() {
+    super('BadGateway', { message: 'The object changed while it was being read.' });
+  }
+}
+
+const MAX_RESTARTS = 2;
+
+/** Read-through and write-through between the cache and the upstream (or the owners): the only place they meet. */
 export class Gateway {
-  /** Fills and revalidations from the upstream. */
-  private readonly inflight = new Map<string, Inflight>();
-  /** Fills from a key's owner; kept apart so that owner reads never wait on a peer (no cycles). */
-  private readonly inflightFromPeers = new Map<string, Inflight>();
+  private readonly discoveries = new Map<string, Discovery>();
+  /** Kept apart so that owner reads never wait on a peer (no cycles). */
+  private readonly discoveriesFromPeers = new Map<string, Discovery>();
+  private readonly blockFills = new Map<string, Map<string, InflightBlock>>();
+  private readonly blockFillsFromPeers = new Map<string, Map<string, InflightBlock>>();
 
   private cluster: Cluster | undefined;
 
@@ -124,64 +142,66 @@ export class Gateway {
     this.cluster = cluster;
   }
 
-  /** The cached object if it may be served without asking the upstream; never goes upstream itself. */
-  cached(bucket: string, key: string): Extract<ObjectRead, { kind: 'hit' }> | undefined {
-    const found = this.lookup(objectKey(bucket, key));
-    if (found?.freshness !== 'fresh') return undefined;
-    this.options.onRead?.('hit');
-    return { kind: 'hit', meta: found.entry.meta, body: found.entry.body };
+  get blockBytes(): number {
+    return this.options.layout.blockBytes;
   }
 
   /**
-   * Reads an object: a fresh cached copy as it is; one due for revalidation or past its TTL after a
-   * conditional GET (a 304 keeps it, anything else replaces or drops it, an upstream failure serves
-   * it anyway); otherwise from the upstream or the key's owner. Concurrent reads share one request.
+   * Answers a GetObject or HeadObject: metadata from the cache or learned once (coalesced), the
+   * conditionals and the range decided from it, and the bytes from cached blocks, fills in flight,
+   * the blocks' owners or the upstream. An object that changes before anything is sent is read again;
+   * S3 errors (412, 416, upstream failures) are thrown.
    */
-  async read(bucket: string, key: string, readOptions: ReadOptions): Promise<ObjectRead> {
-    const cacheKey = objectKey(bucket, key);
-    const found = this.lookup(cacheKey);
-    if (found?.freshness === 'fresh') {
-      this.options.onRead?.('hit');
-      return { kind: 'hit', meta: found.entry.meta, body: found.entry.body };
-    }
-    let inflight = this.inflight.get(cacheKey) ?? (readOptions.asOwner ? undefined : this.inflightFromPeers.get(cacheKey));
-    const started = inflight === undefined;
-    if (inflight !== undefined) {
-      this.options.onRead?.('coalesced');
-    } else if (found !== undefined) {
-      this.options.onRead?.('revalidate');
-      inflight = this.startFill(cacheKey, bucket, key, { revalidating: found });
-    } else {
-      const owner = readOptions.asOwner ? undefined : this.cluster?.remoteOwner(cacheKey);
-      this.options.onRead?.(owner === undefined ? 'miss' : 'peer');
-      inflight = this.startFill(cacheKey, bucket, key, { owner });
-    }
-    const { fill, revalidating } = inflight;
-    // What to serve if the upstream fails: this read's own cached copy, or the one being revalidated.
-    const fallback = found ?? revalidating;
-    let head: FillHead;
-    try {
-      head = await fill.head;
-    } catch (err) {
-      if (fallback !== undefined && err instanceof S3Error && err.statusCode >= 500) return this.servedDespiteFailure(fallback, bucket, key, err);
-      throw err;
-    }
-    switch (head.kind) {
-      case 'not-modified':
-        if (revalidating === undefined) throw new S3Error('BadGateway', { message: 'The upstream answered 304 to an unconditional GET.' });
-        return { kind: 'hit', meta: revalidating.entry.meta, body: revalidating.entry.body };
-      case 'shared':
-        return { kind: 'shared', meta: head.meta, body: head.body, fill };
-      case 'error':
-        if (fallback !== undefined && head.statusCode >= 500) return this.servedDespiteFailure(fallback, bucket, key, head.statusCode);
-        return head;
-      case 'unshared': {
-        const body = started ? fill.takeLiveBody() : undefined;
-        if (body !== undefined && readOptions.acceptsLiveBody) return { kind: 'live', meta: head.meta, body };
-        discardBody(body);
-        return { kind: 'uncacheable' };
+  async open(bucket: string, key: string, request: OpenRequest): Promise<OpenedObject> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.openOnce(bucket, key, request);
+      } catch (err) {
+        if (!(err instanceof VersionChangedError) || attempt >= MAX_RESTARTS) throw err;
+        this.options.logger.info({ bucket, key }, 'object changed at the upstream; reading it again');
       }
     }
+  }
+
+  /**
+   * What an owner answers a peer that asks for an object: like an upstream answering a HEAD, or a
+   * GET of the first block (200 with the whole object when it is one block, else 206), with every
+   * header of the metadata and whether its checksums are known.
+   */
+  async openForPeer(bucket: string, key: string, method: 'GET' | 'HEAD', sink: BytesSink, checksums: boolean): Promise<OpenedObject> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        let read = await this.readMeta(bucket, key, method === 'GET' ? 'first-block' : 'meta', true, checksums);
+        if (read.kind === 'meta' && checksums && !read.meta.checksumsKnown) read = await this.completeChecksums(bucket, key, true);
+        if (read.kind === 'error') return { statusCode: read.statusCode, headers: relayHeaders(read.headers), body: read.body };
+        const { meta } = read;
+        const headers: Record<string, string> = { ...meta.headers, [CHECKSUMS_KNOWN_HEADER]: meta.checksumsKnown ? '1' : '0' };
+        if (read.from === 'stale') headers.warning = STALE_WARNING;
+        if (method === 'HEAD') return { statusCode: 200, headers: { ...headers, 'content-length': String(meta.size) }, body: undefined };
+        const end = Math.min(meta.size, this.blockBytes);
+        headers['content-length'] = String(end);
+        if (meta.size <= this.blockBytes) return { statusCode: 200, headers, body: await this.bytes(bucket, key, meta, 0, end, true, sink) };
+        headers['content-range'] = `bytes 0-${end - 1}/${meta.size}`;
+        return { statusCode: 206, headers, body: await this.bytes(bucket, key, meta, 0, end, true, sink) };
+      } catch (err) {
+        if (!(err instanceof VersionChangedError) || attempt >= MAX_RESTARTS) throw err;
+      }
+    }
+  }
+
+  /** Block `index` of one version of an object, as its owner reads it for a peer: cached, or from the upstream. */
+  async openBlockForPeer(bucket: string, key: string, etag: string, size: number, index: number, sink: BytesSink): Promise<OpenedObject> {
+    const { layout } = this.options;
+    const version: Version = { bucket, key, objectKey: objectKey(bucket, key), etag, size, asOwner: true };
+    const first = await this.acquire(version, index);
+    const start = layout.start(index);
+    const end = start + layout.length(index, size);
+    const body = await this.blockBytesOf(version, first, start, end, sink);
+    return {
+      statusCode: 206,
+      headers: { etag, 'content-length': String(end - start), 'content-range': `bytes ${start}-${end - 1}/${size}` },
+      body,
+    };
   }
 
   /**
@@ -204,27 +224,437 @@ export class Gateway {
     await this.cluster?.broadcastInvalidation(keys);
   }
 
-  /** Drops a cached object here and makes any fill in flight for it unable to cache what it reads. */
+  /** Drops an object's metadata and blocks here, and makes every fill in flight for it unable to cache what it reads. */
   invalidate(bucket: string, key: string): void {
     const cacheKey = objectKey(bucket, key);
     this.options.cache.delete(cacheKey);
     this.options.hotCache?.delete(cacheKey);
-    for (const map of [this.inflight, this.inflightFromPeers]) {
-      const inflight = map.get(cacheKey);
-      if (inflight) {
-        inflight.fill.stale = true;
-        map.delete(cacheKey);
+    for (const map of [this.discoveries, this.discoveriesFromPeers]) {
+      const discovery = map.get(cacheKey);
+      if (discovery !== undefined) discovery.stale = true;
+      map.delete(cacheKey);
+    }
+    for (const map of [this.blockFills, this.blockFillsFromPeers]) {
+      for (const fill of map.get(cacheKey)?.values() ?? []) fill.stale = true;
+      map.delete(cacheKey);
+    }
+  }
+
+  /** Drops everything cached here and makes every fill in flight unable to cache what it reads. */
+  invalidateAll(): void {
+    this.options.cache.clear();
+    this.options.hotCache?.clear();
+    for (const map of [this.discoveries, this.discoveriesFromPeers]) {
+      for (const discovery of map.values()) discovery.stale = true;
+      map.clear();
+    }
+    for (const map of [this.blockFills, this.blockFillsFromPeers]) {
+      for (const fills of map.values()) for (const fill of fills.values()) fill.stale = true;
+      map.clear();
+    }
+  }
+
+  private async openOnce(bucket: string, key: string, request: OpenRequest): Promise<OpenedObject> {
+    const { method, headers, params, sink } = request;
+    const wantsChecksums = amzParameter('x-amz-checksum-mode', headers, params)?.toUpperCase() === 'ENABLED';
+    const ranged = headers.range !== undefined;
+    let read = await this.readMeta(bucket, key, method === 'GET' && !ranged ? 'first-block' : 'meta', false, wantsChecksums && !ranged);
+    if (read.kind === 'meta' && wantsChecksums && !ranged && !read.meta.checksumsKnown) read = await this.completeChecksums(bucket, key, false);
+    if (read.kind === 'error') {
+      return {
+        statusCode: read.statusCode,
+        headers: { ...relayHeaders(read.headers), 'x-cache': 'MISS' },
+        body: method === 'HEAD' ? undefined : read.body,
+      };
+    }
+    const { meta, live } = read;
+    try {
+      const plan = planObjectResponse(meta, method, headers, params);
+      const out: Record<string, string> = plan.headers;
+      if (plan.endExclusive === plan.start) {
+        return { statusCode: plan.statusCode, headers: { ...out, ...this.cacheStatus(read.from, true) }, body: undefined };
+      }
+      const allCached = this.cachedThrough(bucket, key, meta, plan.start, plan.endExclusive);
+      const body = await this.bytes(bucket, key, meta, plan.start, plan.endExclusive, false, sink, live);
+      return { statusCode: plan.statusCode, headers: { ...out, ...this.cacheStatus(read.from, allCached, meta) }, body };
+    } finally {
+      // Whatever did not take the discovery's body leaves it: reading it is over.
+      if (live !== undefined && !live.taken) discardBody(live.stream);
+    }
+  }
+
+  private cacheStatus(from: MetaSource, allCached: boolean, meta?: ObjectMeta): Record<string, string> {
+    if (from === 'stale') return { 'x-cache': 'STALE', warning: STALE_WARNING };
+    if (meta !== undefined && !this.cacheable(meta)) return { 'x-cache': 'BYPASS' };
+    return { 'x-cache': from === 'cache' && allCached ? 'HIT' : 'MISS' };
+  }
+
+  /** Whether every block covering [start, end) is in a cache now. */
+  private cachedThrough(bucket: string, key: string, meta: ObjectMeta, start: number, end: number): boolean {
+    const { layout, cache, hotCache } = this.options;
+    if (meta.etag === undefined) return false;
+    const cacheKey = objectKey(bucket, key);
+    for (let index = layout.indexOf(start); index <= layout.indexOf(end - 1); index++) {
+      if (!cache.hasBlock(cacheKey, meta.etag, index) && !hotCache?.hasBlock(cacheKey, meta.etag, index)) return false;
+    }
+    return true;
+  }
+
+  private cacheable(meta: ObjectMeta): meta is ObjectMeta & { etag: string } {
+    return (
+      meta.etag !== undefined &&
+      meta.size <= this.options.maxObjectBytes &&
+      !/no-store/i.test(meta.headers['cache-control'] ?? '')
+    );
+  }
+
+  /**
+   * Bytes [start, end) of the object `meta` describes: one buffer when a single cached block holds
+   * them, else a stream over the blocks. The first block is acquired before this returns, so that a
+   * change of the object found there can still restart the read.
+   */
+  private async bytes(
+    bucket: string,
+    key: string,
+    meta: ObjectMeta,
+    start: number,
+    end: number,
+    asOwner: boolean,
+    sink: BytesSink,
+    live?: LiveStart,
+  ): Promise<Buffer | Readable> {
+    if (!this.cacheable(meta)) return this.liveBytes(bucket, key, meta, start, end, live);
+    const version: Version = { bucket, key, objectKey: objectKey(bucket, key), etag: meta.etag, size: meta.size, asOwner };
+    const index = this.options.layout.indexOf(start);
+    const first: AcquiredBlock =
+      live !== undefined && index === 0
+        ? { kind: 'live', open: async (from, to) => Readable.from(sliceOf(live, from, to), { objectMode: false }) }
+        : await this.acquire(version, index);
+    return this.blockBytesOf(version, first, start, end, sink);
+  }
+
+  private blockBytesOf(version: Version, first: AcquiredBlock, start: number, end: number, sink: BytesSink): Buffer | Readable {
+    const { layout, readaheadBlocks } = this.options;
+    const index = layout.indexOf(start);
+    if (first.kind === 'memory' && first.fill === undefined && layout.indexOf(end - 1) === index) {
+      // The common hit: one slice of one buffer, counted until the response is done with it.
+      if (sink.closed) first.release();
+      else sink.once('close', first.release);
+      return first.body.bytes.subarray(start - layout.start(index), end - layout.start(index));
+    }
+    const stream = blockStream({
+      layout,
+      size: version.size,
+      start,
+      endExclusive: end,
+      readahead: readaheadBlocks,
+      acquire: (i) => this.acquire(version, i),
+      first,
+    });
+    return Readable.from(stream, { objectMode: false });
+  }
+
+  /**
+   * Bytes of an object that is not cached, straight from the upstream, pinned to its ETag when it has
+   * one: what the discovery brought first, when it covers the start, then the rest.
+   */
+  private async liveBytes(bucket: string, key: string, meta: ObjectMeta, start: number, end: number, live?: LiveStart): Promise<Readable> {
+    this.options.onBlockRead?.('bypass', 'main');
+    if (live !== undefined && start < live.bytes && (end <= live.bytes || meta.etag !== undefined)) {
+      const prefixEnd = Math.min(end, live.bytes);
+      const rest = end > prefixEnd ? () => this.liveBytes(bucket, key, meta, prefixEnd, end) : undefined;
+      return Readable.from(concatenated(sliceOf(live, start, prefixEnd), rest), { objectMode: false });
+    }
+    const headers: Record<string, string> = { range: `bytes=${start}-${end - 1}` };
+    if (meta.etag !== undefined) headers['if-match'] = meta.etag;
+    const response = await this.options.upstream.request({ method: 'GET', bucket, key, query: [], headers });
+    if (meta.etag !== undefined ? !isRangeOf(meta, start, end, response) : response.statusCode !== 206) {
+      discardBody(response.body);
+      this.dropVersion(bucket, key, meta.etag);
+      throw new VersionChangedError();
+    }
+    return response.body;
+  }
+
+  /**
+   * The object's metadata: a fresh cached entry, or learned from the upstream (or the object's owner)
+   * by one request however many readers wait for it; an entry due for a check is revalidated with
+   * If-None-Match, and served anyway if the upstream fails. `want: 'first-block'` learns it with a GET
+   * of the first block (which then fills it), `'meta'` with a HEAD.
+   */
+  private async readMeta(bucket: string, key: string, want: 'first-block' | 'meta', asOwner: boolean, wholeWithChecksums: boolean): Promise<MetaRead> {
+    const cacheKey = objectKey(bucket, key);
+    const found = this.lookup(cacheKey);
+    if (found?.freshness === 'fresh') {
+      this.options.onRead?.('hit');
+      return { kind: 'meta', meta: found.entry.meta, from: 'cache' };
+    }
+    let discovery = this.discoveries.get(cacheKey) ?? (asOwner ? undefined : this.discoveriesFromPeers.get(cacheKey));
+    const started = discovery === undefined;
+    if (discovery !== undefined) {
+      this.options.onRead?.('coalesced');
+    } else {
+      const owner = asOwner ? undefined : this.cluster?.remoteOwner(cacheKey);
+      this.options.onRead?.(found !== undefined ? 'revalidate' : owner === undefined ? 'miss' : 'peer');
+      discovery = this.discover(bucket, key, { owner, want, revalidating: found, wholeWithChecksums });
+    }
+    let read: MetaRead;
+    try {
+      read = await discovery.result;
+    } catch (err) {
+      if (found !== undefined && err instanceof S3Error && err.statusCode >= 500) return this.servedDespiteFailure(found, bucket, key, err);
+      throw err;
+    }
+    if (found !== undefined && read.kind === 'error' && read.statusCode >= 500) return this.servedDespiteFailure(found, bucket, key, read.statusCode);
+    if (read.kind === 'meta' && started && discovery.live !== undefined) {
+      const live = discovery.live;
+      discovery.live = undefined;
+      return { ...read, live };
+    }
+    return read;
+  }
+
+  /** Learns checksums a ranged answer left out: one HEAD (with checksum mode), which replaces the metadata. */
+  private completeChecksums(bucket: string, key: string, asOwner: boolean): Promise<MetaRead> {
+    const owner = asOwner ? undefined : this.cluster?.remoteOwner(objectKey(bucket, key));
+    return this.discover(bucket, key, { owner, want: 'meta', revalidating: undefined, wholeWithChecksums: true }).result;
+  }
+
+  private discover(
+    bucket: string,
+    key: string,
+    source: { owner: string | undefined; want: 'first-block' | 'meta'; revalidating: Found | undefined; wholeWithChecksums: boolean },
+  ): Discovery {
+    const { owner, want, revalidating } = source;
+    const cacheKey = objectKey(bucket, key);
+    const map = owner === undefined ? this.discoveries : this.discoveriesFromPeers;
+    const discovery = { stale: false } as Discovery;
+    const run = async (): Promise<MetaRead> => {
+      const method = want === 'first-block' ? 'GET' : 'HEAD';
+      const headers: Record<string, string> = { 'x-amz-checksum-mode': 'ENABLED' };
+      // A GET of the whole object carries its checksums; a ranged one is lighter when nobody asked for them.
+      if (method === 'GET' && !source.wholeWithChecksums) headers.range = `bytes=0-${this.blockBytes - 1}`;
+      if (revalidating?.entry.meta.etag !== undefined) headers['if-none-match'] = revalidating.entry.meta.etag;
+      let discovered = await readDiscovery(await this.fetchMeta(bucket, key, owner, method, headers), method, this.blockBytes);
+      if (discovered.kind === 'unsatisfiable' || (discovered.kind === 'error' && method === 'HEAD')) {
+        // An empty object has no first block; a HEAD's error has no body to relay. Ask with a whole GET.
+        delete headers.range;
+        discovered = await readDiscovery(await this.fetchMeta(bucket, key, owner, 'GET', headers), 'GET', this.blockBytes);
+      }
+      return this.learned(bucket, key, discovery, discovered, owner, revalidating);
+    };
+    discovery.result = run();
+    map.set(cacheKey, discovery);
+    const forget = (): void => {
+      if (map.get(cacheKey) === discovery) map.delete(cacheKey);
+    };
+    discovery.result.then(forget, forget);
+    return discovery;
+  }
+
+  /** Keeps what a discovery learned: metadata in the cache, and its first block as a fill. */
+  private learned(bucket: string, key: string, discovery: Discovery, discovered: Discovered, owner: string | undefined, revalidating: Found | undefined): MetaRead {
+    const cacheKey = objectKey(bucket, key);
+    switch (discovered.kind) {
+      case 'unsatisfiable':
+        throw new S3Error('BadGateway', { message: 'The upstream refused to send the object.' });
+      case 'not-modified':
+        if (revalidating === undefined) throw new S3Error('BadGateway', { message: 'The upstream answered 304 to an unconditional request.' });
+        if (!discovery.stale) revalidating.cache.revalidated(cacheKey, revalidating.entry);
+        return { kind: 'meta', meta: revalidating.entry.meta, from: 'cache' };
+      case 'error':
+        if (revalidating !== undefined && discovered.statusCode < 500 && !discovery.stale) revalidating.cache.delete(cacheKey);
+        return discovered;
+      case 'found': {
+        const { meta, body } = discovered;
+        const tier = revalidating?.cache ?? (owner === undefined ? this.options.cache : this.options.hotCache);
+        if (revalidating !== undefined && !sameEtag(revalidating.entry.meta.etag, meta.etag)) revalidating.cache.delete(cacheKey);
+        const cacheable = this.cacheable(meta);
+        // An owner marks a copy it served stale; such metadata is passed on but never kept.
+        if (cacheable && !discovery.stale && meta.headers.warning === undefined) tier?.setMeta(cacheKey, meta);
+        if (body !== undefined) this.fillFirstBlock(bucket, key, meta, { stream: body, bytes: discovered.bodyBytes }, owner, tier, discovery);
+        return { kind: 'meta', meta, from: 'fetch' };
       }
     }
   }
 
-  /** Drops every cached object here and makes every fill in flight unable to cache what it reads. */
-  invalidateAll(): void {
-    this.options.cache.clear();
-    this.options.hotCache?.clear();
-    for (const map of [this.inflight, this.inflightFromPeers]) {
-      for (const inflight of map.values()) inflight.fill.stale = true;
-      map.clear();
+  /** The first block a discovery's GET brought: a fill every reader of block 0 joins, or thrown away when it cannot be kept. */
+  private fillFirstBlock(bucket: string, key: string, meta: ObjectMeta, live: LiveStart, owner: string | undefined, tier: ObjectCache | undefined, discovery: Discovery): void {
+    const length = this.options.layout.length(0, meta.size);
+    const reserved = this.cacheable(meta) && !discovery.stale ? ObjectBody.reserve(length, this.options.budget) : undefined;
+    if (reserved === undefined || !this.cacheable(meta)) {
+      // Not kept: the reader that asked streams it; should it not need it, it is thrown away then.
+      live.stream.on('error', () => undefined);
+      discovery.live = live;
+      return;
+    }
+    const body = live.stream;
+    const version: Version = { bucket, key, objectKey: objectKey(bucket, key), etag: meta.etag, size: meta.size, asOwner: owner === undefined };
+    const fill = new BlockFill({
+      ...reserved,
+      source: body,
+      sourceMayContinue: true,
+      onBytes: owner === undefined ? this.options.onUpstreamBytes : undefined,
+      resume: owner === undefined ? undefined : this.resumeFromUpstream(version, 0, length, owner),
+    });
+    this.registerFill(version, 0, Promise.resolve(fill), owner !== undefined, tier, discovery.stale);
+  }
+
+  private fetchMeta(bucket: string, key: string, owner: string | undefined, method: 'GET' | 'HEAD', headers: Record<string, string>): Promise<UpstreamResponse> {
+    const fromUpstream = () => this.options.upstream.request({ method, bucket, key, query: [], headers });
+    if (owner === undefined || this.cluster === undefined) return fromUpstream();
+    return this.cluster.fetchFromOwner(owner, bucket, key, method, headers).catch((err: unknown) => {
+      if (!(err instanceof PeerUnavailableError)) throw err;
+      this.options.logger.warn({ bucket, key, owner }, 'owner unavailable; reading from the upstream');
+      return fromUpstream();
+    });
+  }
+
+  /**
+   * Block `index` of a version: from a cache, a fill in flight, or a new fill from its owner or the
+   * upstream reserved against the budget; a live fetch for the reader alone when the budget is spent.
+   */
+  private async acquire(version: Version, index: number): Promise<AcquiredBlock> {
+    const { cache, hotCache, layout, budget } = this.options;
+    for (const [tier, name] of [[cache, 'main'], [hotCache, 'hot']] as const) {
+      const body = tier?.block(version.objectKey, version.etag, index);
+      if (body !== undefined) {
+        this.options.onBlockRead?.('hit', name);
+        return { kind: 'memory', body, fill: undefined, release: body.hold() };
+      }
+    }
+    const owner = version.asOwner ? undefined : this.blockOwner(version, index);
+    const fillKey = `${version.etag}\u0000${index}`;
+    const inflight =
+      this.blockFills.get(version.objectKey)?.get(fillKey) ?? (version.asOwner ? undefined : this.blockFillsFromPeers.get(version.objectKey)?.get(fillKey));
+    const tier = owner === undefined ? cache : hotCache;
+    if (inflight !== undefined) {
+      this.options.onBlockRead?.('coalesced', tier === hotCache ? 'hot' : 'main');
+      const fill = await inflight.fill;
+      return { kind: 'memory', body: fill.body, fill, release: fill.body.hold() };
+    }
+    const start = layout.start(index);
+    const end = start + layout.length(index, version.size);
+    const reserved = ObjectBody.reserve(end - start, budget);
+    if (reserved === undefined) {
+      this.options.onBlockRead?.('bypass', tier === hotCache ? 'hot' : 'main');
+      return { kind: 'live', open: (from, to) => this.fetchRange(version, start + from, start + to) };
+    }
+    this.options.onBlockRead?.(owner === undefined ? 'miss' : 'peer', tier === hotCache ? 'hot' : 'main');
+    const filling = this.startBlockFill(version, index, owner, reserved);
+    this.registerFill(version, index, filling, owner !== undefined, tier, false);
+    const fill = await filling;
+    return { kind: 'memory', body: fill.body, fill, release: fill.body.hold() };
+  }
+
+  /** The block's owner when it is another live node: block 0 goes with the object's owner, the others spread by their own key. */
+  private blockOwner(version: Version, index: number): string | undefined {
+    if (this.cluster === undefined) return undefined;
+    if (index === 0) return this.cluster.remoteOwner(version.objectKey);
+    return this.cluster.remoteOwner(`${version.objectKey}\u0000${version.etag}\u0000${index}`);
+  }
+
+  private async startBlockFill(version: Version, index: number, owner: string | undefined, reserved: { body: ObjectBody; release: () => void }): Promise<BlockFill> {
+    const { layout, logger } = this.options;
+    const start = layout.start(index);
+    const end = start + layout.length(index, version.size);
+    try {
+      let source: Readable;
+      let fromOwner = false;
+      if (owner !== undefined && this.cluster !== undefined) {
+        try {
+          const response = await this.cluster.fetchBlock(owner, version.bucket, version.key, version.etag, version.size, index);
+          source = this.validated(version, start, end, response);
+          fromOwner = true;
+        } catch (err) {
+          if (!(err instanceof PeerUnavailableError)) throw err;
+          logger.warn({ bucket: version.bucket, key: version.key, owner, index }, 'block owner unavailable; reading from the upstream');
+          source = await this.fetchRange(version, start, end);
+        }
+      } else {
+        source = await this.fetchRange(version, start, end);
+      }
+      return new BlockFill({
+        ...reserved,
+        source,
+        onBytes: fromOwner ? undefined : this.options.onUpstreamBytes,
+        resume: fromOwner ? this.resumeFromUpstream(version, start, end, owner as string) : undefined,
+      });
+    } catch (err) {
+      reserved.release();
+      throw err;
+    }
+  }
+
+  /** If an owner dies midway through a block, the rest of the same version comes from the upstream. */
+  private resumeFromUpstream(version: Version, start: number, end: number, owner: string): (offset: number) => Promise<Readable> {
+    return (offset) => {
+      this.options.logger.warn({ bucket: version.bucket, key: version.key, owner, start, offset }, 'owner stream failed; resuming from the upstream');
+      return this.fetchRange(version, start + offset, end);
+    };
+  }
+
+  private registerFill(version: Version, index: number, filling: Promise<BlockFill>, fromPeer: boolean, tier: ObjectCache | undefined, stale: boolean): void {
+    const maps = fromPeer ? this.blockFillsFromPeers : this.blockFills;
+    const fills = maps.get(version.objectKey) ?? new Map<string, InflightBlock>();
+    maps.set(version.objectKey, fills);
+    const fillKey = `${version.etag}\u0000${index}`;
+    const inflight: InflightBlock = { fill: filling, stale };
+    fills.set(fillKey, inflight);
+    const forget = (): void => {
+      const current = maps.get(version.objectKey);
+      if (current?.get(fillKey) !== inflight) return;
+      current.delete(fillKey);
+      if (current.size === 0) maps.delete(version.objectKey);
+    };
+    filling.then(
+      async (fill) => {
+        const complete = await fill.completed;
+        forget();
+        if (complete && !inflight.stale && tier !== undefined) tier.setBlock(version.objectKey, version.etag, index, fill.body);
+      },
+      forget,
+    );
+  }
+
+  /** Bytes [start, end) of a version from the upstream, pinned with If-Match and checked. */
+  private async fetchRange(version: Version, start: number, end: number): Promise<Readable> {
+    const headers = { range: `bytes=${start}-${end - 1}`, 'if-match': version.etag };
+    const response = await this.options.upstream.request({ method: 'GET', bucket: version.bucket, key: version.key, query: [], headers });
+    return this.validated(version, start, end, response);
+  }
+
+  /** The body of a ranged answer if it is bytes [start, end) of the version; otherwise the version is gone. */
+  private validated(version: Version, start: number, end: number, response: UpstreamResponse): Readable {
+    const meta = { etag: version.etag, size: version.size } as ObjectMeta;
+    if (isRangeOf(meta, start, end, response)) return response.body;
+    discardBody(response.body);
+    if (response.statusCode >= 500 || response.statusCode === 403 || response.statusCode === 429) {
+      throw new S3Error(response.statusCode === 403 ? 'AccessDenied' : 'ServiceUnavailable', {
+        message: `The upstream answered ${response.statusCode} to a block read.`,
+      });
+    }
+    this.options.logger.warn({ bucket: version.bucket, key: version.key, status: response.statusCode }, 'object changed while it was being read');
+    this.dropVersion(version.bucket, version.key, version.etag);
+    throw new VersionChangedError();
+  }
+
+  /** Forgets one version of an object here: its metadata and blocks, and fills in flight for it. */
+  private dropVersion(bucket: string, key: string, etag: string | undefined): void {
+    const cacheKey = objectKey(bucket, key);
+    if (etag === undefined) {
+      this.invalidate(bucket, key);
+      return;
+    }
+    this.options.cache.dropVersion(cacheKey, etag);
+    this.options.hotCache?.dropVersion(cacheKey, etag);
+    for (const map of [this.blockFills, this.blockFillsFromPeers]) {
+      const fills = map.get(cacheKey);
+      for (const [fillKey, fill] of fills ?? []) {
+        if (!fillKey.startsWith(`${etag}\u0000`)) continue;
+        fill.stale = true;
+        fills?.delete(fillKey);
+      }
     }
   }
 
@@ -238,93 +668,42 @@ export class Gateway {
   }
 
   /** The cached copy, when the upstream failed to revalidate it: as it is within its TTL, marked stale past it. */
-  private servedDespiteFailure(found: Found, bucket: string, key: string, failure: unknown): Extract<ObjectRead, { kind: 'hit' }> {
+  private servedDespiteFailure(found: Found, bucket: string, key: string, failure: unknown): MetaRead {
     const stale = found.freshness === 'expired';
     this.options.logger.warn({ bucket, key, stale, failure }, 'upstream failed; serving the cached copy');
-    return { kind: 'hit', meta: found.entry.meta, body: found.entry.body, stale };
-  }
-
-  /**
-   * Starts a GET from the owner (when given) or the upstream; with `revalidating`, a conditional
-   * GET (If-None-Match: the cached ETag) whose answer keeps, replaces or drops that entry.
-   */
-  private startFill(cacheKey: string, bucket: string, key: string, source: { owner?: string; revalidating?: Found }): Inflight {
-    const { upstream, fillBudget, maxObjectBytes, logger } = this.options;
-    const cluster = this.cluster;
-    const { owner, revalidating } = source;
-    // Checksums are kept with the object and shown only to clients that ask for them.
-    const headers: Record<string, string> = { 'x-amz-checksum-mode': 'ENABLED' };
-    const etag = revalidating?.entry.meta.etag;
-    if (etag !== undefined) headers['if-none-match'] = etag;
-    const fromUpstream = () => upstream.request({ method: 'GET', bucket, key, query: [], headers });
-    const fromOwner = async () => {
-      try {
-        return await (cluster as Cluster).fetchFromOwner(owner as string, bucket, key);
-      } catch (err) {
-        if (!(err instanceof PeerUnavailableError)) throw err;
-        logger.warn({ bucket, key, owner }, 'owner unavailable; reading from the upstream');
-        return fromUpstream();
-      }
-    };
-    // If the owner dies midway, the rest of the same object (same ETag) comes from the upstream.
-    const resumeFromUpstream = async (meta: ObjectMeta, offset: number) => {
-      logger.warn({ bucket, key, owner, offset }, 'owner stream failed; resuming from the upstream');
-      if (meta.etag === undefined) throw new S3Error('BadGateway', { message: 'The object has no ETag to resume it by.' });
-      const headers = { range: `bytes=${offset}-`, 'if-match': meta.etag };
-      const response = await upstream.request({ method: 'GET', bucket, key, query: [], headers });
-      if (!isRestOf(meta, offset, response)) {
-        discardBody(response.body);
-        logger.warn({ bucket, key, owner, offset, status: response.statusCode }, 'object changed while it was being read');
-        throw new S3Error('BadGateway', { message: 'The object changed while it was being read.' });
-      }
-      return response.body;
-    };
-    const fill = new ObjectFill({
-      fetch: owner === undefined ? fromUpstream : fromOwner,
-      resume: owner === undefined ? undefined : resumeFromUpstream,
-      admit: (meta) => (meta.size <= maxObjectBytes ? ObjectBody.reserve(meta.size, fillBudget) : undefined),
-    });
-    const map = owner === undefined ? this.inflight : this.inflightFromPeers;
-    // Objects another node owns are kept only as hot copies; with no hot cache they are not kept.
-    const cache = revalidating?.cache ?? (owner === undefined ? this.options.cache : this.options.hotCache);
-    const inflight: Inflight = { fill, revalidating };
-    map.set(cacheKey, inflight);
-    const forget = (): void => {
-      if (map.get(cacheKey) === inflight) map.delete(cacheKey);
-    };
-    fill.head.then(
-      async (head) => {
-        if (revalidating !== undefined && !fill.stale) {
-          if (head.kind === 'not-modified') revalidating.cache.revalidated(cacheKey, revalidating.entry);
-          // Anything but a 304 or an upstream failure is the object's current answer: the old copy goes.
-          else if (head.kind !== 'error' || head.statusCode < 500) revalidating.cache.deleteEntry(cacheKey, revalidating.entry);
-        }
-        if (head.kind !== 'shared') return forget();
-        const body = await fill.completed;
-        forget();
-        // An owner marks a copy it served stale; such a copy is passed on but never kept.
-        if (body !== undefined && !fill.stale && cache !== undefined && head.meta.headers.warning === undefined) {
-          cache.set(cacheKey, { meta: head.meta, body });
-          logger.debug({ bucket, key, bytes: body.size, tier: cache === this.options.cache ? 'main' : 'hot' }, 'cache fill');
-        }
-      },
-      forget,
-    );
-    return inflight;
+    return { kind: 'meta', meta: found.entry.meta, from: stale ? 'stale' : 'cache' };
   }
 }
 
-/**
- * Whether a ranged answer is bytes `offset` to the end of the very object `meta` describes. An
- * upstream may ignore If-Match, so the ETag and the size are checked here as well: two versions
- * must never be stitched together.
- */
-function isRestOf(meta: ObjectMeta, offset: number, response: UpstreamResponse): boolean {
-  if (response.statusCode !== 206) return false;
-  if (!sameEtag(headerValue(response.headers, 'etag'), meta.etag)) return false;
-  const range = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(headerValue(response.headers, 'content-range')?.trim() ?? '');
-  if (range === null) return false;
-  const [, first, last, total] = range.map(Number);
-  const length = headerValue(response.headers, 'content-length');
-  return first === offset && last === meta.size - 1 && total === meta.size && (length === undefined || Number(length) === meta.size - offset);
+/** Bytes [from, to) of a discovery's body, which starts at the object's first byte; the rest is thrown away. */
+function sliceOf(live: LiveStart, from: number, to: number): AsyncGenerator<Buffer> {
+  live.taken = true;
+  return slice(live, from, to);
+}
+
+async function* slice(live: LiveStart, from: number, to: number): AsyncGenerator<Buffer> {
+  let position = 0;
+  try {
+    for await (const chunk of live.stream) {
+      const buf = chunk as Buffer;
+      const chunkEnd = position + buf.length;
+      if (chunkEnd > from && position < to) yield buf.subarray(Math.max(0, from - position), Math.min(buf.length, to - position));
+      position = chunkEnd;
+      if (position >= to) break;
+    }
+  } finally {
+    discardBody(live.stream);
+  }
+  if (position < to) throw new S3Error('BadGateway', { message: 'The upstream body ended early.' });
+}
+
+async function* concatenated(first: AsyncGenerator<Buffer>, rest: (() => Promise<Readable>) | undefined): AsyncGenerator<Buffer> {
+  yield* first;
+  if (rest === undefined) return;
+  const stream = await rest();
+  try {
+    for await (const chunk of stream) yield chunk as Buffer;
+  } finally {
+    discardBody(stream);
+  }
 }

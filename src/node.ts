@@ -5,7 +5,8 @@ import express from 'express';
 import type { Logger } from 'pino';
 import { ByteBudget } from './cache/byte-budget.js';
 import type { Cluster } from './cluster/cluster.js';
-import { ObjectCache } from './cache/object-cache.js';
+import { evictOldestOf, ObjectCache } from './cache/object-cache.js';
+import { BlockLayout } from './read/ranges.js';
 import { setUpCluster } from './cluster/setup.js';
 import type { Config } from './config.js';
 import { S3Error } from './errors.js';
@@ -77,15 +78,11 @@ export async function createNode(config: Config, logger: Logger, overrides: Node
   }
 
   const freshness = { ttlMs: config.ttlMs, revalidateAfterMs: config.revalidateAfterMs, staleIfErrorMs: config.staleIfErrorMs };
-  const cache = new ObjectCache({
-    maxBytes: config.maxCacheBytes - config.hotCacheBytes,
-    maxEntryBytes: config.maxObjectBytes,
-    ...freshness,
-  });
-  const hotCache =
-    config.hotCacheBytes > 0
-      ? new ObjectCache({ maxBytes: config.hotCacheBytes, maxEntryBytes: Math.min(config.maxObjectBytes, config.hotCacheBytes), ...freshness })
-      : undefined;
+  // One bound for everything: cached entries of both tiers, fills in flight, bodies still being sent.
+  const budget = new ByteBudget(config.maxCacheBytes);
+  const cache = new ObjectCache({ maxBytes: config.maxCacheBytes - config.hotCacheBytes, budget, ...freshness });
+  const hotCache = config.hotCacheBytes > 0 ? new ObjectCache({ maxBytes: config.hotCacheBytes, budget, ...freshness }) : undefined;
+  budget.setEvictor(() => evictOldestOf([cache, hotCache]));
   const metrics = new Metrics({
     bytes: () => cache.bytes + (hotCache?.bytes ?? 0),
     entries: () => cache.entries + (hotCache?.entries ?? 0),
@@ -108,10 +105,14 @@ export async function createNode(config: Config, logger: Logger, overrides: Node
     cache,
     hotCache,
     upstream,
+    layout: new BlockLayout(config.blockBytes),
+    readaheadBlocks: config.readaheadBlocks,
     maxObjectBytes: config.maxObjectBytes,
-    fillBudget: new ByteBudget(config.maxCacheBytes),
+    budget,
     logger: logger.child({ module: 'gateway' }),
     onRead: (outcome) => metrics.cacheReads.inc({ outcome }),
+    onBlockRead: (outcome, tier) => metrics.blockReads.inc({ outcome, tier }),
+    onUpstreamBytes: (bytes) => metrics.upstreamBytes.inc(bytes),
   });
 
   let cluster: Cluster | undefined;
@@ -127,6 +128,7 @@ export async function createNode(config: Config, logger: Logger, overrides: Node
       version: VERSION,
       upstream: endpoint.origin,
       cache: { bytes: cache.bytes, entries: cache.entries, maxBytes: config.maxCacheBytes - config.hotCacheBytes },
+      memory: { usedBytes: budget.used, maxBytes: config.maxCacheBytes },
       hotCache: hotCache && { bytes: hotCache.bytes, entries: hotCache.entries, maxBytes: config.hotCacheBytes },
       cluster: cluster?.status(),
     });

@@ -131,6 +131,8 @@ describe('serve stale if error', () => {
     assert.deepEqual(await status(), before, 'an expired entry still counts in the cache size');
 
     h.front.inject({ method: 'GET', path: `/test/${key}`, fault: UPSTREAM_DOWN });
+    // A ranged read checks the metadata with a HEAD.
+    h.front.inject({ method: 'HEAD', path: `/test/${key}`, fault: UPSTREAM_DOWN });
     const stale = await get(h, key);
     assert.equal(stale.status, 200);
     assert.equal(stale.body, 'last known bytes');

@@ -3,34 +3,50 @@ import { test } from 'node:test';
 import { ByteBudget } from './byte-budget.js';
 import { ObjectBody } from './object-body.js';
 
-test('a fill and its subscribers keep a body counted until the last of them is done, cached or not', () => {
+test('a body stays counted while its fill, a cache or a reader keeps it, and once only', () => {
   const budget = new ByteBudget(100);
   const fill = ObjectBody.reserve(60, budget);
   assert.ok(fill);
   assert.equal(budget.used, 60);
   assert.equal(ObjectBody.reserve(60, budget), undefined, 'no room for a second body');
-  const subscriber = fill.body.hold('fill');
+  const reader = fill.body.hold();
   fill.body.enteredCache();
   fill.release();
-  assert.equal(budget.used, 60, 'a subscriber still sends it');
-  subscriber();
-  subscriber();
-  assert.equal(budget.used, 0, 'the cache counts it now; releasing twice changes nothing');
+  assert.equal(budget.used, 60, 'cached and read: still counted once');
+  reader();
+  reader();
+  assert.equal(budget.used, 60, 'the cache keeps it; releasing twice changes nothing');
+  const late = fill.body.hold();
+  fill.body.leftCache();
+  assert.equal(budget.used, 60, 'evicted while a response sends it');
+  assert.equal(budget.tryReserve(50), false);
+  late();
+  assert.equal(budget.used, 0, 'nothing keeps it any more');
 });
 
-test('a hit is counted only once the cache has dropped the body it still sends', () => {
+test('a reservation that does not fit evicts until it does, and fails when nothing is left to evict', () => {
   const budget = new ByteBudget(100);
-  const fill = ObjectBody.reserve(80, budget);
-  assert.ok(fill);
-  fill.body.enteredCache();
-  fill.release();
-  const reader = fill.body.hold('hit');
-  assert.equal(budget.used, 0);
-  fill.body.leftCache();
-  assert.equal(budget.used, 80, 'evicted while a response sends it');
-  assert.equal(budget.tryReserve(30), false);
-  reader();
-  assert.equal(budget.used, 0);
-  fill.body.hold('hit');
-  assert.equal(budget.used, 80, 'a hold on a body outside the cache counts at once');
+  const cached: Array<{ body: ObjectBody }> = [];
+  for (let i = 0; i < 3; i++) {
+    const reserved = ObjectBody.reserve(30, budget);
+    assert.ok(reserved);
+    reserved.body.enteredCache();
+    reserved.release();
+    cached.push(reserved);
+  }
+  let evictions = 0;
+  budget.setEvictor(() => {
+    const oldest = cached.shift();
+    if (oldest === undefined) return false;
+    evictions++;
+    oldest.body.leftCache();
+    return true;
+  });
+  assert.ok(budget.tryReserve(40), 'one eviction makes room');
+  assert.equal(evictions, 1);
+  assert.equal(budget.used, 100);
+  assert.equal(budget.tryReserve(101), false, 'more than the limit never fits');
+  assert.equal(evictions, 1, 'and evicts nothing');
+  assert.equal(budget.tryReserve(90), false, 'not even with everything evicted');
+  assert.equal(evictions, 3);
 });

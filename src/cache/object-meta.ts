@@ -8,6 +8,11 @@ export interface ObjectMeta {
   etag: string | undefined;
   /** Last-Modified in epoch ms, if the upstream sent a parseable one. */
   lastModifiedMs: number | undefined;
+  /**
+   * Whether the headers hold every whole-object checksum the upstream has: false when they came from
+   * a ranged answer, which carries none.
+   */
+  checksumsKnown: boolean;
 }
 
 /** Headers that describe one response or one connection, never the object itself. */
@@ -27,9 +32,10 @@ const NOT_REPLAYED = new Set([
   'content-length',
   'content-range',
   'set-cookie',
+  'x-falcon-checksums-known',
 ]);
 
-export function objectMetaFrom(headers: ResponseHeaders, size: number): ObjectMeta {
+export function objectMetaFrom(headers: ResponseHeaders, size: number, checksumsKnown = true): ObjectMeta {
   const kept: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined || NOT_REPLAYED.has(name)) continue;
@@ -41,6 +47,7 @@ export function objectMetaFrom(headers: ResponseHeaders, size: number): ObjectMe
     size,
     etag: kept.etag,
     lastModifiedMs: Number.isNaN(lastModified) ? undefined : lastModified,
+    checksumsKnown: checksumsKnown || Object.keys(kept).some((name) => name.startsWith('x-amz-checksum-')),
   };
 }
 

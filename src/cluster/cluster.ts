@@ -30,8 +30,14 @@ export class Cluster {
     return owner === membership.self ? undefined : owner;
   }
 
-  fetchFromOwner(owner: string, bucket: string, key: string): Promise<UpstreamResponse> {
-    return this.options.peers.fetchObject(owner, bucket, key);
+  /** Asks an object's owner what the upstream would answer to a HEAD or a GET (of the first block, with a Range). */
+  fetchFromOwner(owner: string, bucket: string, key: string, method: 'GET' | 'HEAD', headers: Record<string, string>): Promise<UpstreamResponse> {
+    return this.options.peers.fetchObject(owner, bucket, key, method, headers);
+  }
+
+  /** Asks a block's owner for block `index` of one version of an object; answered like a ranged GET pinned with If-Match. */
+  fetchBlock(owner: string, bucket: string, key: string, etag: string, size: number, index: number): Promise<UpstreamResponse> {
+    return this.options.peers.fetchBlock(owner, bucket, key, etag, size, index);
   }
 
   broadcastInvalidation(keys: ReadonlyArray<readonly [string, string]>): Promise<void> {

@@ -6,6 +6,7 @@ import type { PeerAuth } from './peer-auth.js';
 import type { PeerHealth } from './peer-health.js';
 
 export const PEER_OBJECT_PATH = '/_falcon/peer/object';
+export const PEER_BLOCK_PATH = '/_falcon/peer/block';
 export const PEER_INVALIDATE_PATH = '/_falcon/peer/invalidate';
 export const PEER_FLUSH_PATH = '/_falcon/peer/flush';
 /** Set by an owner on an error it relays from the upstream, as opposed to a failure of the owner itself. */
@@ -32,6 +33,8 @@ export interface PeerClientOptions {
 }
 
 export interface PeerRequestOptions {
+  /** Extra request headers. */
+  headers?: Record<string, string>;
   /**
    * Sent to a peer in back-off, as the probe that finds out whether it is back; its failure is the
    * prober's to report. Other requests to a peer in back-off fail at once without being sent.
@@ -68,11 +71,23 @@ export class PeerClient {
     this.options.health.forget(peer);
   }
 
-  /** Asks the owner for an object; resolves with the owner's 200 or relayed upstream error. */
-  async fetchObject(peer: string, bucket: string, key: string): Promise<UpstreamResponse> {
+  /**
+   * Asks the owner for an object as the upstream would answer a HEAD or a GET (a Range header asks
+   * for the first block only); resolves with the owner's answer or relayed upstream error.
+   */
+  async fetchObject(peer: string, bucket: string, key: string, method: 'GET' | 'HEAD', headers: Record<string, string>): Promise<UpstreamResponse> {
     const path = `${PEER_OBJECT_PATH}?bucket=${encodeURIComponent(bucket)}&key=${encodeURIComponent(key)}`;
-    const response = await this.send(peer, 'GET', path, '', {});
-    if (response.statusCode === 200 || response.headers[UPSTREAM_ERROR_HEADER] !== undefined) {
+    return this.answerOf(peer, await this.send(peer, method, path, '', { headers }));
+  }
+
+  /** Asks a block's owner for one block of one version of an object: a 206, or a relayed 412 when the version is gone. */
+  async fetchBlock(peer: string, bucket: string, key: string, etag: string, size: number, index: number): Promise<UpstreamResponse> {
+    const query = new URLSearchParams({ bucket, key, etag, size: String(size), index: String(index) });
+    return this.answerOf(peer, await this.send(peer, 'GET', `${PEER_BLOCK_PATH}?${query}`, '', {}));
+  }
+
+  private answerOf(peer: string, response: Dispatcher.ResponseData): UpstreamResponse {
+    if (response.statusCode === 200 || response.statusCode === 206 || response.headers[UPSTREAM_ERROR_HEADER] !== undefined) {
       const { [UPSTREAM_ERROR_HEADER]: _marker, ...headers } = response.headers;
       return { statusCode: response.statusCode, headers, body: response.body };
     }
@@ -101,11 +116,11 @@ export class PeerClient {
     if (response.statusCode !== 204) throw this.failed(peer, `answered ${response.statusCode} to ${path}`, options);
   }
 
-  private async send(peer: string, method: 'GET' | 'POST', path: string, body: string, options: PeerRequestOptions) {
+  private async send(peer: string, method: 'GET' | 'HEAD' | 'POST', path: string, body: string, options: PeerRequestOptions) {
     if (!options.probe && !this.options.health.isUp(peer)) {
       throw new PeerUnavailableError(peer, { message: `peer ${peer} is in back-off` });
     }
-    const headers: Record<string, string> = { ...this.options.auth.sign(method, path, body) };
+    const headers: Record<string, string> = { ...options.headers, ...this.options.auth.sign(method, path, body) };
     if (method === 'POST') headers['content-type'] = 'application/json';
     try {
       return await this.agent.request({ origin: peer, path, method, headers, body: method === 'POST' ? body : undefined });

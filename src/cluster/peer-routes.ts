@@ -1,12 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { readBounded } from '../cache/object-fill.js';
+import { readBounded } from '../http/read-bounded.js';
 import type { PeerAuth } from './peer-auth.js';
-import { PEER_FLUSH_PATH, PEER_INVALIDATE_PATH, PEER_OBJECT_PATH, UPSTREAM_ERROR_HEADER } from './peer-client.js';
+import { PEER_BLOCK_PATH, PEER_FLUSH_PATH, PEER_INVALIDATE_PATH, PEER_OBJECT_PATH, UPSTREAM_ERROR_HEADER } from './peer-client.js';
 import { S3Error } from '../errors.js';
 import { drainBody } from '../http/discard-body.js';
-import { type Gateway, objectBytes, STALE_WARNING } from '../gateway.js';
-import { pipeBody, relayHeaders, sendBody } from '../s3/forwarding.js';
+import { type Gateway, type OpenedObject, VersionChangedError } from '../gateway.js';
+import { sendBody } from '../s3/forwarding.js';
 import { firstHeader } from '../s3/request.js';
 import { errorXml } from '../s3/xml.js';
 
@@ -25,46 +25,49 @@ export type PeerRoutes = (req: IncomingMessage, res: ServerResponse, path: strin
 export function createPeerRoutes(options: PeerRoutesOptions): PeerRoutes {
   const { gateway, auth, logger } = options;
 
-  async function serveObject(url: URL, res: ServerResponse, requestId: string): Promise<void> {
+  /** Answers as the object's owner, like an upstream would: a HEAD, or a GET of the first block. */
+  async function serveObject(req: IncomingMessage, url: URL, res: ServerResponse, requestId: string): Promise<void> {
     const bucket = url.searchParams.get('bucket');
     const key = url.searchParams.get('key');
     if (!bucket || key === null || key === '') return plain(res, 400, 'bucket and key are required');
+    const method = req.method === 'HEAD' ? 'HEAD' : 'GET';
+    // Without a Range the asking node wants the whole answer, checksums included.
+    const checksums = req.headers.range === undefined;
+    await answer(res, requestId, `/${bucket}/${key}`, () => gateway.openForPeer(bucket, key, method, res, checksums));
+  }
+
+  /** Answers as a block's owner: the block's bytes as a ranged GET pinned with If-Match would bring them. */
+  async function serveBlock(url: URL, res: ServerResponse, requestId: string): Promise<void> {
+    const bucket = url.searchParams.get('bucket');
+    const key = url.searchParams.get('key');
+    const etag = url.searchParams.get('etag');
+    const size = Number(url.searchParams.get('size'));
+    const index = Number(url.searchParams.get('index'));
+    if (!bucket || !key || !etag || !Number.isSafeInteger(size) || size <= 0 || !Number.isSafeInteger(index) || index < 0 || index * gateway.blockBytes >= size) {
+      return plain(res, 400, 'bucket, key, etag, size and index are required');
+    }
+    await answer(res, requestId, `/${bucket}/${key}`, () => gateway.openBlockForPeer(bucket, key, etag, size, index, res));
+  }
+
+  async function answer(res: ServerResponse, requestId: string, resource: string, open: () => Promise<OpenedObject>): Promise<void> {
     try {
-      const read = await gateway.read(bucket, key, { acceptsLiveBody: true, asOwner: true });
-      switch (read.kind) {
-        case 'hit':
-        case 'shared':
-        case 'live':
-          // A stale copy keeps its mark, so the asking node passes it on without keeping it.
-          res.writeHead(200, {
-            ...read.meta.headers,
-            'content-length': String(read.meta.size),
-            ...(read.kind === 'hit' && read.stale ? { warning: STALE_WARNING } : {}),
-          });
-          await sendBody(res, objectBytes(read, res));
-          return;
-        case 'error':
-          res.writeHead(read.statusCode, { ...relayHeaders(read.headers), [UPSTREAM_ERROR_HEADER]: '1' });
-          res.end(read.body);
-          return;
-        case 'uncacheable': {
-          const response = await gateway.forward({ method: 'GET', bucket, key, query: [], headers: {} }, []);
-          const marker = response.statusCode === 200 ? {} : { [UPSTREAM_ERROR_HEADER]: '1' };
-          res.writeHead(response.statusCode, { ...relayHeaders(response.headers), ...marker });
-          await pipeBody(response.body, res);
-          return;
-        }
-      }
+      const opened = await open();
+      const marker = opened.statusCode < 300 ? {} : { [UPSTREAM_ERROR_HEADER]: '1' };
+      res.writeHead(opened.statusCode, { ...opened.headers, ...marker });
+      if (opened.body === undefined) res.end();
+      else await sendBody(res, opened.body);
     } catch (err) {
       if (res.headersSent) {
         res.destroy();
         return;
       }
       const s3Error = err instanceof S3Error ? err : new S3Error('InternalError', { cause: err });
-      if (!(err instanceof S3Error)) logger.error({ err, bucket, key }, 'peer read failed');
-      const body = errorXml({ code: s3Error.code, message: s3Error.message, resource: `/${bucket}/${key}`, requestId, details: s3Error.details });
+      if (!(err instanceof S3Error)) logger.error({ err, resource }, 'peer read failed');
+      const status = err instanceof VersionChangedError ? 412 : s3Error.statusCode;
+      const code = err instanceof VersionChangedError ? 'PreconditionFailed' : s3Error.code;
+      const body = errorXml({ code, message: s3Error.message, resource, requestId, details: s3Error.details });
       // The upstream failed for the owner; the asking node relays this rather than trying again.
-      res.writeHead(s3Error.statusCode, { 'content-type': 'application/xml', [UPSTREAM_ERROR_HEADER]: '1' });
+      res.writeHead(status, { 'content-type': 'application/xml', [UPSTREAM_ERROR_HEADER]: '1' });
       res.end(body);
     }
   }
@@ -115,7 +118,8 @@ export function createPeerRoutes(options: PeerRoutesOptions): PeerRoutes {
     if (body.length > MAX_BODY_BYTES) return plain(res, 413, 'peer request body too large');
     const admitted = auth.admit(signed.request, body);
     if (!admitted.ok) return refuse(req, res, path, admitted.reason);
-    if (method === 'GET' && path === PEER_OBJECT_PATH) return serveObject(url, res, requestId);
+    if ((method === 'GET' || method === 'HEAD') && path === PEER_OBJECT_PATH) return serveObject(req, url, res, requestId);
+    if (method === 'GET' && path === PEER_BLOCK_PATH) return serveBlock(url, res, requestId);
     if (method === 'POST' && path === PEER_INVALIDATE_PATH) return invalidate(body, res);
     if (method === 'POST' && path === PEER_FLUSH_PATH) return flush(res);
     return plain(res, 404, 'no such peer route');

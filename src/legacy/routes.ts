@@ -2,10 +2,10 @@ import { Readable } from 'node:stream';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { LegacyError, S3Error } from '../errors.js';
-import { cacheHeaders, type Gateway, objectBytes } from '../gateway.js';
+import type { Gateway } from '../gateway.js';
 import { discardBody, drainBody } from '../http/discard-body.js';
 import type { ClientAuth } from '../s3/auth/client-auth.js';
-import { pipeBody, sendBody } from '../s3/forwarding.js';
+import { sendBody } from '../s3/forwarding.js';
 import { prepareBody } from '../s3/request-body.js';
 import type { BodyPace } from '../s3/request-body-reader.js';
 import { checkObjectPath } from '../s3/request.js';
@@ -46,23 +46,19 @@ export function createLegacyRouter(options: LegacyRoutesOptions): express.Router
     const bucket = requireQueryParam(req, 'bucket');
     const key = requireQueryParam(req, 'key');
     checkObjectPath(bucket, key);
-    const read = await gateway.read(bucket, key, { acceptsLiveBody: true });
-    if (read.kind === 'error') {
-      if (read.statusCode === 404) throw new LegacyError(404, `Blob '${bucket}#${key}' not found`);
-      throw new LegacyError(read.statusCode >= 500 ? 502 : read.statusCode, `Upstream S3 answered ${read.statusCode} for '${bucket}#${key}'`);
+    const opened = await gateway.open(bucket, key, { method: 'GET', headers: {}, params: new URLSearchParams(), sink: res });
+    if (opened.statusCode !== 200) {
+      if (opened.body instanceof Readable) discardBody(opened.body);
+      if (opened.statusCode === 404) throw new LegacyError(404, `Blob '${bucket}#${key}' not found`);
+      throw new LegacyError(opened.statusCode >= 500 ? 502 : opened.statusCode, `Upstream S3 answered ${opened.statusCode} for '${bucket}#${key}'`);
     }
-    if (read.kind === 'uncacheable') {
-      const response = await gateway.forward({ method: 'GET', bucket, key, query: [], headers: {} }, []);
-      if (response.statusCode !== 200) {
-        discardBody(response.body);
-        throw new LegacyError(response.statusCode === 404 ? 404 : 502, `Blob '${bucket}#${key}' not found`);
-      }
-      res.writeHead(200, downloadHeaders(key, Number(response.headers['content-length'])));
-      await pipeBody(response.body, res);
-      return;
+    const headers: Record<string, string | string[]> = downloadHeaders(key, Number(opened.headers['content-length']));
+    for (const name of ['x-cache', 'warning']) {
+      const value = opened.headers[name];
+      if (value !== undefined) headers[name] = value;
     }
-    res.writeHead(200, { ...downloadHeaders(key, read.meta.size), ...cacheHeaders(read) });
-    await sendBody(res, objectBytes(read, res));
+    res.writeHead(200, headers);
+    await sendBody(res, opened.body ?? Buffer.alloc(0));
   });
 
   router.post('/upload', async (req, res) => {

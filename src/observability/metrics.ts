@@ -10,6 +10,8 @@ export class Metrics {
   readonly registry = new Registry();
   readonly cacheReads: Counter<'outcome'>;
   readonly upstreamRequests: Counter<'method'>;
+  readonly blockReads: Counter<'outcome' | 'tier'>;
+  readonly upstreamBytes: Counter;
 
   constructor(cache: CacheGauges) {
     collectDefaultMetrics({ register: this.registry, prefix: 'falcon_' });
@@ -25,9 +27,20 @@ export class Metrics {
       labelNames: ['method'],
       registers: [this.registry],
     });
+    this.blockReads = new Counter({
+      name: 'falcon_block_reads_total',
+      help: 'Block reads (a whole small object is one block) by outcome: hit, miss (fetched from the upstream), coalesced (joined a fetch in flight), peer (fetched from its owner), bypass (streamed uncached), and by the cache tier that holds or will hold it: main or hot',
+      labelNames: ['outcome', 'tier'],
+      registers: [this.registry],
+    });
+    this.upstreamBytes = new Counter({
+      name: 'falcon_upstream_bytes_total',
+      help: 'Object bytes read from the upstream into the cache',
+      registers: [this.registry],
+    });
     new Gauge({
       name: 'falcon_cache_bytes',
-      help: 'Bytes held by the object cache',
+      help: 'Bytes held by the cache (objects, blocks and metadata, main and hot tiers)',
       registers: [this.registry],
       collect() {
         this.set(cache.bytes());
@@ -35,7 +48,7 @@ export class Metrics {
     });
     new Gauge({
       name: 'falcon_cache_entries',
-      help: 'Objects held by the object cache',
+      help: 'Entries held by the cache (metadata and blocks)',
       registers: [this.registry],
       collect() {
         this.set(cache.entries());

@@ -1,5 +1,5 @@
 import type { ByteBudget } from '../cache/byte-budget.js';
-import { readBounded } from '../cache/object-fill.js';
+import { readBounded } from '../http/read-bounded.js';
 import type { PreparedBody } from './request-body.js';
 
 const MIB = 1024 * 1024;

@@ -1,18 +1,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { ByteBudget } from '../cache/byte-budget.js';
-import { readBounded } from '../cache/object-fill.js';
+import { readBounded } from '../http/read-bounded.js';
 import type { TrailingChecksums } from '../config.js';
 import { S3Error } from '../errors.js';
 import { discardBody, drainBody } from '../http/discard-body.js';
-import { cacheHeaders, type Gateway, type ObjectRead, objectBytes } from '../gateway.js';
+import type { Gateway } from '../gateway.js';
 import type { UpstreamResponse } from '../upstream/upstream.js';
 import type { ClientAuth } from './auth/client-auth.js';
 import type { VerifiedSignature } from './auth/sigv4.js';
 import { CorsAnswers } from './cors-answers.js';
 import { sendS3Error } from './error-response.js';
-import { continueIfExpected, pipeBody, relayHeaders, relayResponse, sendBody, toUpstreamRequest } from './forwarding.js';
-import { type ObjectResponsePlan, planObjectResponse } from './object-response.js';
+import { continueIfExpected, relayResponse, sendBody, toUpstreamRequest } from './forwarding.js';
 import { accessesOf } from './auth/access.js';
 import { CHECKSUM_HEADER_BUDGET_BYTES, type HeldBody, readForChecksumHeaders } from './checksum-headers.js';
 import { declaredBodyBytes, MAX_SINGLE_PUT_BYTES, type PreparedBody, prepareBody } from './request-body.js';
@@ -46,42 +45,13 @@ export function createS3Handler(options: S3HandlerOptions): S3Handler {
   const checksumHeaderBudget = new ByteBudget(CHECKSUM_HEADER_BUDGET_BYTES);
 
   async function serveRead(s3: S3Request, bucket: string, key: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const read: ObjectRead =
-      s3.method === 'HEAD'
-        ? (gateway.cached(bucket, key) ?? { kind: 'uncacheable' })
-        : await gateway.read(bucket, key, { acceptsLiveBody: req.headers.range === undefined });
-    switch (read.kind) {
-      case 'hit':
-      case 'shared': {
-        const plan = planObjectResponse(read.meta, s3.method, req.headers, s3.params);
-        res.writeHead(plan.statusCode, { ...plan.headers, ...cacheHeaders(read) });
-        if (plan.endExclusive === plan.start) res.end();
-        else await sendBody(res, objectBytes(read, res, plan.start, plan.endExclusive));
-        return;
-      }
-      case 'live': {
-        let plan: ObjectResponsePlan;
-        try {
-          plan = planObjectResponse(read.meta, s3.method, req.headers, s3.params);
-        } catch (err) {
-          discardBody(read.body);
-          throw err;
-        }
-        res.writeHead(plan.statusCode, { ...plan.headers, ...cacheHeaders(read) });
-        if (plan.statusCode === 304) {
-          discardBody(read.body);
-          res.end();
-        } else await pipeBody(read.body, res);
-        return;
-      }
-      case 'error':
-        res.writeHead(read.statusCode, { ...relayHeaders(read.headers), 'x-cache': 'MISS' });
-        res.end(s3.method === 'HEAD' ? undefined : read.body);
-        return;
-      case 'uncacheable':
-        await forward(s3, req, res, undefined, 'BYPASS', {});
-        return;
-    }
+    // A part of a multipart object has its own bytes and headers: read from the upstream, not the cache.
+    if (s3.params.has('partNumber')) return forward(s3, req, res, undefined, 'BYPASS', {});
+    const method = s3.method === 'HEAD' ? 'HEAD' : 'GET';
+    const opened = await gateway.open(bucket, key, { method, headers: req.headers, params: s3.params, sink: res });
+    res.writeHead(opened.statusCode, opened.headers);
+    if (opened.body === undefined) res.end();
+    else await sendBody(res, opened.body);
   }
 
   async function forward(

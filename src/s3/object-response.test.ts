@@ -14,6 +14,7 @@ const meta: ObjectMeta = {
   size: 100,
   etag: '"abc"',
   lastModifiedMs: Date.parse('Tue, 10 Nov 2026 10:00:00 GMT'),
+  checksumsKnown: true,
 };
 const noQuery = new URLSearchParams();
 

@@ -1,0 +1,101 @@
+import type { Readable } from 'node:stream';
+import type { BlockFill } from '../cache/block-fill.js';
+import type { ObjectBody } from '../cache/object-body.js';
+import { S3Error } from '../errors.js';
+import { discardBody } from '../http/discard-body.js';
+import type { BlockLayout } from './ranges.js';
+
+/** Views are handed out in slices this size, so a slow client pins at most a slice or two no budget counts. */
+const SLICE_BYTES = 512 * 1024;
+
+/** One block ready to be read: bytes in memory (whole, or arriving through a fill), or a stream of its own. */
+export type AcquiredBlock =
+  | { kind: 'memory'; body: ObjectBody; fill: BlockFill | undefined; release: () => void }
+  /** Over the budget (or never cached): fetched only when the reader reaches it, straight to that reader. */
+  | { kind: 'live'; open: (from: number, endExclusive: number) => Promise<Readable> };
+
+export interface BlockStreamOptions {
+  layout: BlockLayout;
+  size: number;
+  /** Bytes [start, endExclusive) of the object. */
+  start: number;
+  endExclusive: number;
+  /** Blocks acquired ahead of the one being sent. */
+  readahead: number;
+  acquire: (index: number) => Promise<AcquiredBlock>;
+  /** The first block, when the caller acquired it already. */
+  first?: AcquiredBlock;
+}
+
+/**
+ * Yields an object's bytes in order, block by block, with up to `readahead` blocks being fetched
+ * ahead in parallel. Each block is held (counted by the budget) from its acquisition until the reader
+ * moved past it; whatever is still acquired when the stream ends or fails is released.
+ */
+export async function* blockStream(options: BlockStreamOptions): AsyncGenerator<Buffer> {
+  const { layout, size, start, endExclusive, readahead, acquire } = options;
+  const firstIndex = layout.indexOf(start);
+  const lastIndex = layout.indexOf(endExclusive - 1);
+  const window: Array<Promise<AcquiredBlock>> = [];
+  let next = firstIndex;
+  if (options.first !== undefined) {
+    window.push(Promise.resolve(options.first));
+    next++;
+  }
+  const refill = (): void => {
+    while (next <= lastIndex && window.length < Math.max(1, readahead)) {
+      const acquiring = acquire(next++);
+      acquiring.catch(() => undefined);
+      window.push(acquiring);
+    }
+  };
+  try {
+    for (let index = firstIndex; index <= lastIndex; index++) {
+      refill();
+      const block = await (window.shift() as Promise<AcquiredBlock>);
+      const blockStart = layout.start(index);
+      const from = Math.max(start, blockStart) - blockStart;
+      const to = Math.min(endExclusive, blockStart + layout.length(index, size)) - blockStart;
+      if (block.kind === 'live') {
+        yield* exactly(await block.open(from, to), to - from);
+        continue;
+      }
+      try {
+        const source = block.fill === undefined ? [block.body.bytes.subarray(from, to)] : block.fill.read(from, to);
+        for await (const bytes of source) {
+          for (let offset = 0; offset < bytes.length; offset += SLICE_BYTES) yield bytes.subarray(offset, offset + SLICE_BYTES);
+        }
+      } finally {
+        block.release();
+      }
+    }
+  } finally {
+    for (const pending of window) {
+      pending.then(
+        (block) => {
+          if (block.kind === 'memory') block.release();
+        },
+        () => undefined,
+      );
+    }
+  }
+}
+
+/** The bytes of a live block's validated stream, failing (so the response is cut) if it ends short or runs long. */
+async function* exactly(stream: Readable, length: number): AsyncGenerator<Buffer> {
+  stream.on('error', ignore);
+  let received = 0;
+  try {
+    for await (const chunk of stream) {
+      const buf = chunk as Buffer;
+      received += buf.length;
+      if (received > length) throw new S3Error('BadGateway', { message: 'The upstream sent more bytes than asked for.' });
+      yield buf;
+    }
+  } finally {
+    discardBody(stream);
+  }
+  if (received !== length) throw new S3Error('BadGateway', { message: 'The upstream body ended early.' });
+}
+
+const ignore = (): void => {};
