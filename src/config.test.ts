@@ -21,7 +21,7 @@ test('defaults match the original Falcon', () => {
   assert.equal(c.maxCacheBytes, 512 * MIB);
   assert.equal(c.maxObjectBytes, Number.POSITIVE_INFINITY, 'any object can be cached, block by block');
   assert.equal(c.blockBytes, 4 * MIB);
-  assert.equal(c.readaheadBlocks, 8);
+  assert.equal(c.readaheadBlocks, 16);
   assert.equal(c.maxMultipartMemoryBytes, 128 * MIB);
   assert.equal(c.timeoutMs, 5000);
   assert.equal(c.ttlMs, 60 * 60_000);
