@@ -172,6 +172,8 @@ export class Gateway {
     for (let attempt = 0; ; attempt++) {
       try {
         let read = await this.readMeta(bucket, key, method === 'GET' ? 'first-block' : 'meta', true, checksums);
+        // An owner streams what it keeps; a first block it could not keep is fetched again as a block.
+        if (read.kind === 'meta' && read.live !== undefined) discardBody(read.live.stream);
         if (read.kind === 'meta' && checksums && !read.meta.checksumsKnown) read = await this.completeChecksums(bucket, key, true);
         if (read.kind === 'error') return { statusCode: read.statusCode, headers: relayHeaders(read.headers), body: read.body };
         const { meta } = read;
@@ -272,7 +274,7 @@ export class Gateway {
       const plan = planObjectResponse(meta, method, headers, params);
       const out: Record<string, string> = plan.headers;
       if (plan.endExclusive === plan.start) {
-        return { statusCode: plan.statusCode, headers: { ...out, ...this.cacheStatus(read.from, true) }, body: undefined };
+        return { statusCode: plan.statusCode, headers: { ...out, ...this.cacheStatus(read.from, true, meta) }, body: undefined };
       }
       const allCached = this.cachedThrough(bucket, key, meta, plan.start, plan.endExclusive);
       const body = await this.bytes(bucket, key, meta, plan.start, plan.endExclusive, false, sink, live);

@@ -17,7 +17,7 @@ export type Discovered =
   | { kind: 'found'; meta: ObjectMeta; body: Readable | undefined; bodyBytes: number }
   /** 304 to a conditional request: the cached copy it was sent for is still current. */
   | { kind: 'not-modified' }
-  /** 416 to a ranged request: the object is empty; ask again without a range. */
+  /** 416 (the object is empty) or another range than asked: ask again without a range. */
   | { kind: 'unsatisfiable' }
   /** Any other status: replayed to the client, never cached. */
   | { kind: 'error'; statusCode: number; headers: UpstreamResponse['headers']; body: Buffer };
@@ -56,8 +56,10 @@ export async function readDiscovery(response: UpstreamResponse, method: 'GET' | 
     range.last !== Math.min(firstBlockBytes, range.total) - 1 ||
     (length !== undefined && Number(length) !== range.last + 1)
   ) {
+    // Not the first block as asked (an empty object's odd range, an upstream's own reading of Range):
+    // the object is asked for whole instead.
     discardBody(response.body);
-    throw new S3Error('BadGateway', { message: 'The upstream answered a range other than the one asked for.' });
+    return { kind: 'unsatisfiable' };
   }
   // A partial answer carries no whole-object checksums, whether or not the object has some.
   return { kind: 'found', meta: objectMetaFrom(headers, range.total, checksumsKnown), body: response.body, bodyBytes: range.last + 1 };
