@@ -19,7 +19,14 @@ export type Fault =
   /** Answers with `Connection: close` and closes the connection once the body is sent, as S3 does at times. */
   | { kind: 'connection-close' }
   /** Closes the connection on receiving the request, without an answer (a kept-alive connection closed under it). */
-  | { kind: 'reset' };
+  | { kind: 'reset' }
+  /**
+   * Forwards the request to another object's decoded path, so the object seems replaced at once. s3rver
+   * rewrites an object's file in place and a read during the write gets torn bytes; S3 swaps versions atomically.
+   */
+  | { kind: 'serve-path'; path: string }
+  /** Forwards the request only once `until` resolves, so a test decides what happens at the upstream first. */
+  | { kind: 'hold'; until: Promise<void> };
 
 export interface FaultRule {
   method?: string;
@@ -98,6 +105,7 @@ export class CountingFront {
     this.requests.push({ method, path, query: q === -1 ? '' : url.slice(q + 1), headers: req.headers });
     const fault = this.takeFault(method, path);
     if (fault?.kind === 'delay') await sleep(fault.ms);
+    if (fault?.kind === 'hold') await fault.until;
     if (fault?.kind === 'reset') {
       req.socket.destroy();
       return;
@@ -111,8 +119,9 @@ export class CountingFront {
     }
     const headers = { ...req.headers };
     if (fault?.kind === 'drop-header') delete headers[fault.name.toLowerCase()];
+    const forwardedUrl = fault?.kind === 'serve-path' ? fault.path.split('/').map(encodeURIComponent).join('/') + (q === -1 ? '' : url.slice(q)) : url;
     const upstream = httpRequest(
-      { host: this.target.hostname, port: this.target.port, method, path: url, headers },
+      { host: this.target.hostname, port: this.target.port, method, path: forwardedUrl, headers },
       (upstreamRes) => void this.relay(upstreamRes, res, fault),
     );
     upstream.on('error', () => res.destroy());

@@ -36,6 +36,34 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const dir = await mkdtemp(join(tmpdir(), 'falcon-test-'));
   const upstream = await startLocalUpstream(dir, options.buckets ?? ['test']);
   const front = await new CountingFront(upstream.endpoint).start();
+  const stopSupport = async (): Promise<void> => {
+    await front.close();
+    await upstream.close();
+    await rm(dir, { recursive: true, force: true });
+  };
+  let falcon: RunningGateway;
+  try {
+    falcon = await startFalcon(front, options);
+  } catch (err) {
+    // Bad flags or a failed start must not leave the upstream and the front holding the test process open.
+    await stopSupport();
+    throw err;
+  }
+  const s3 = sdkClient(falcon.url);
+  return {
+    falcon,
+    front,
+    s3,
+    upstreamEndpoint: upstream.endpoint,
+    async close() {
+      s3.destroy();
+      await falcon.close();
+      await stopSupport();
+    },
+  };
+}
+
+async function startFalcon(front: CountingFront, options: HarnessOptions): Promise<RunningGateway> {
   const config = testConfig([
     '--host', '127.0.0.1',
     '--port', '0',
@@ -47,23 +75,9 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     ...(options.anonymous === false ? CLIENT_AUTH_FLAGS.filter((f) => f !== '--anonymous') : CLIENT_AUTH_FLAGS),
     ...(options.flags ?? []),
   ]);
-  const falcon = await startGateway(config, pino({ level: 'silent' }), {
+  return startGateway(config, pino({ level: 'silent' }), {
     credentials: async () => LOCAL_UPSTREAM_CREDENTIALS,
   });
-  const s3 = sdkClient(falcon.url);
-  return {
-    falcon,
-    front,
-    s3,
-    upstreamEndpoint: upstream.endpoint,
-    async close() {
-      s3.destroy();
-      await falcon.close();
-      await front.close();
-      await upstream.close();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
 }
 
 export const CLIENT_CREDENTIALS = { accessKeyId: 'falcon', secretAccessKey: 'falcon-secret' } as const;
