@@ -17,7 +17,7 @@ export class Metrics {
     collectDefaultMetrics({ register: this.registry, prefix: 'falcon_' });
     this.cacheReads = new Counter({
       name: 'falcon_cache_reads_total',
-      help: 'Cacheable object reads by outcome: hit, miss (started an upstream fetch), coalesced (joined one)',
+      help: 'Object metadata reads by outcome: hit, miss (asked the upstream), peer (asked the owner), coalesced (joined a request in flight), revalidate (checked a cached entry)',
       labelNames: ['outcome'],
       registers: [this.registry],
     });
@@ -35,7 +35,7 @@ export class Metrics {
     });
     this.upstreamBytes = new Counter({
       name: 'falcon_upstream_bytes_total',
-      help: 'Object bytes read from the upstream into the cache',
+      help: 'Object bytes read from the upstream into block fills (uncached streams not counted)',
       registers: [this.registry],
     });
     new Gauge({
