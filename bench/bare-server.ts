@@ -31,10 +31,34 @@ function pathOf(target: string): string {
   return query === -1 ? target : target.slice(0, query);
 }
 
+const CLOSED_RANGE = /^bytes=(\d+)-(\d+)$/;
+
+/** The closed byte range (`bytes=first-last`, the only form the bench sends) as a slice of `body`, sent 206. */
+function sendRange(res: ServerResponse, route: Route, header: string): void {
+  const match = CLOSED_RANGE.exec(header);
+  const first = Number(match?.[1]);
+  const last = Math.min(Number(match?.[2]), route.body.length - 1);
+  if (match === null || first > last) {
+    res.writeHead(416).end();
+    return;
+  }
+  res.writeHead(206, {
+    ...route.headers,
+    'content-length': String(last - first + 1),
+    'content-range': `bytes ${first}-${last}/${route.body.length}`,
+  });
+  res.end(route.body.subarray(first, last + 1));
+}
+
 function handle(req: IncomingMessage, res: ServerResponse): void {
   const route = req.method === 'GET' ? routes.get(pathOf(req.url ?? '')) : undefined;
   if (route === undefined) {
     res.writeHead(404).end();
+    return;
+  }
+  const range = req.headers.range;
+  if (range !== undefined) {
+    sendRange(res, route, range);
     return;
   }
   res.writeHead(200, route.headers);

@@ -39,7 +39,7 @@ function parseContentLength(value: string | string[] | undefined): number | unde
 }
 
 /** One GET whose body is counted, not kept. Never rejects. */
-function get(pool: Pool, path: string): Promise<Outcome> {
+function get(pool: Pool, request: LoadRequest): Promise<Outcome> {
   return new Promise((resolve) => {
     let status = 0;
     let contentLength: number | undefined;
@@ -57,7 +57,7 @@ function get(pool: Pool, path: string): Promise<Outcome> {
       onResponseError: (_controller, error) => resolve({ ok: false, error }),
     };
     try {
-      pool.dispatch({ method: 'GET', path }, handler);
+      pool.dispatch(typeof request === 'string' ? { method: 'GET', path: request } : { method: 'GET', ...request }, handler);
     } catch (err) {
       resolve({ ok: false, error: err instanceof Error ? err : new Error(String(err)) });
     }
@@ -95,16 +95,19 @@ class Tally {
   }
 }
 
-/** Where each request goes: the request target (path and query) of the next request. */
+/** A request target (path and query), alone or with the headers its GET carries (e.g. a Range). */
+export type LoadRequest = string | { path: string; headers: Record<string, string> };
+
+/** Where each request goes: the next request's target. */
 export interface TargetSource {
-  next(): string;
+  next(): LoadRequest;
 }
 
 async function requestLoop(pool: Pool, targets: TargetSource, deadline: number, tally: Tally): Promise<void> {
   while (performance.now() < deadline) {
-    const path = targets.next();
+    const request = targets.next();
     const started = performance.now();
-    const outcome = await get(pool, path);
+    const outcome = await get(pool, request);
     tally.add(outcome, performance.now() - started);
     if (!outcome.ok) await sleep(ERROR_BACKOFF_MS);
   }

@@ -1,4 +1,4 @@
-import { type LoadResult, LoadGenerator } from './load.js';
+import { type LoadResult, LoadGenerator, type TargetSource } from './load.js';
 import { type SeededObject, sha256 } from './objects.js';
 import { type BenchServer, type RequestTargets, requestTarget, requestTargets, withBadSignature } from './presign.js';
 import { machineBusyMs, processCpuMs } from './process-cpu.js';
@@ -146,20 +146,21 @@ export async function verifyPair(falcon: BenchServer, bare: BenchServer, object:
   if (problems.length > 0) throw new Error(`verification failed:\n  ${problems.join('\n  ')}`);
 }
 
+/** Load on `server`: GETs of `object` by default, or the requests of `source` (labelled as `object`). */
 export async function measure(
   server: Target,
   object: SeededObject,
   connections: number,
   settings: LoadSettings,
   round: number,
+  source: TargetSource = requestTargets(server, object),
 ): Promise<Measurement> {
   const generator = new LoadGenerator(server.url, connections);
-  const target = requestTargets(server, object);
   try {
-    if (settings.warmupSeconds > 0) await generator.run(target, settings.warmupSeconds);
+    if (settings.warmupSeconds > 0) await generator.run(source, settings.warmupSeconds);
     const before = await readCpu(server.pids);
     const clientBefore = process.cpuUsage();
-    const result = await generator.run(target, settings.seconds);
+    const result = await generator.run(source, settings.seconds);
     const client = process.cpuUsage(clientBefore);
     const after = await readCpu(server.pids);
     const cpu = cpuUsed((client.user + client.system) / 1000, before, after);
@@ -175,12 +176,13 @@ async function totalCpuMs(pids: readonly number[]): Promise<number | undefined> 
   return each.some((ms) => ms === undefined) ? undefined : each.reduce<number>((sum, ms) => sum + (ms ?? 0), 0);
 }
 
-interface CpuReading {
+export interface CpuReading {
   serverMs: number | undefined;
   machineMs: number | undefined;
 }
 
-async function readCpu(pids: readonly number[]): Promise<CpuReading> {
+/** CPU time used so far by `pids` together, and by the whole machine. */
+export async function readCpu(pids: readonly number[]): Promise<CpuReading> {
   const [serverMs, machineMs] = await Promise.all([totalCpuMs(pids), machineBusyMs()]);
   return { serverMs, machineMs };
 }
@@ -189,7 +191,8 @@ function elapsed(before: number | undefined, after: number | undefined): number 
   return before === undefined || after === undefined ? undefined : after - before;
 }
 
-function cpuUsed(clientMs: number, before: CpuReading, after: CpuReading): CpuUsed {
+/** CPU used between two readings by the client (`clientMs`, measured by the caller), the server and the rest. */
+export function cpuUsed(clientMs: number, before: CpuReading, after: CpuReading): CpuUsed {
   const serverMs = elapsed(before.serverMs, after.serverMs);
   const machineMs = elapsed(before.machineMs, after.machineMs);
   // /proc/stat counts in 10 ms ticks, so a small negative difference is rounding, not a measurement.
@@ -203,16 +206,17 @@ export async function prime(
   object: SeededObject,
   connections: number,
   seconds: number,
+  source: TargetSource = requestTargets(server, object),
 ): Promise<void> {
   const generator = new LoadGenerator(server.url, connections);
   try {
-    await generator.run(requestTargets(server, object), seconds);
+    await generator.run(source, seconds);
   } finally {
     await generator.close();
   }
 }
 
-interface CpuUsed {
+export interface CpuUsed {
   clientMs: number;
   serverMs: number | undefined;
   otherMs: number | undefined;

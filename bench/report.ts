@@ -177,22 +177,24 @@ export async function writeResults(
   ratios: readonly Ratio[],
   cluster: ClusterResults | null,
 ): Promise<void> {
+  await writeResultsFile(file, { settings, authentication, measurements, ratios, cluster });
+}
+
+/** The machine the bench ran on. */
+export function environment(): Record<string, string | number> {
   const cpuList = cpus();
-  const results = {
-    generatedAt: new Date().toISOString(),
-    environment: {
-      node: process.version,
-      platform: process.platform,
-      arch: process.arch,
-      cpus: cpuList.length,
-      cpuModel: cpuList[0]?.model ?? 'unknown',
-    },
-    settings,
-    authentication,
-    measurements,
-    ratios,
-    cluster,
+  return {
+    node: process.version,
+    platform: process.platform,
+    arch: process.arch,
+    cpus: cpuList.length,
+    cpuModel: cpuList[0]?.model ?? 'unknown',
   };
+}
+
+/** Writes `results` as JSON after the time and the machine. */
+export async function writeResultsFile(file: string, results: object): Promise<void> {
+  const contents = { generatedAt: new Date().toISOString(), environment: environment(), ...results };
   await mkdir(dirname(file), { recursive: true });
-  await writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
+  await writeFile(file, `${JSON.stringify(contents, null, 2)}\n`);
 }

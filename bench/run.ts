@@ -2,11 +2,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startLocalUpstream } from '../src/upstream/local-upstream.js';
-import { spawnServer } from './child-server.js';
+import { type ServerProcess, spawnServer } from './child-server.js';
 import { Cleanup } from './cleanup.js';
 import { type ClusterBenchOutput, benchClusters, startClusters } from './cluster-bench.js';
 import { clusterRatioTable } from './cluster-report.js';
+import { type LargeObjectOutput, type LargeObjectSettings, benchLargeObject } from './large-bench.js';
+import { MIB } from './large-object.js';
 import {
   type BenchSettings,
   type Measurement,
@@ -30,6 +31,7 @@ import {
   ratioTable,
   roundRatio,
   writeResults,
+  writeResultsFile,
 } from './report.js';
 import { BENCH_BUCKET, type ServedObject } from './shared.js';
 
@@ -48,6 +50,8 @@ const CASES: readonly BenchCase[] = [
 const RESULTS_FILE = fileURLToPath(new URL('./results/latest.json', import.meta.url));
 /** BENCH_UNIQUE_SIGNATURES=1 runs measure a different thing, so they do not replace the default run's results. */
 const UNIQUE_SIGNATURES_RESULTS_FILE = fileURLToPath(new URL('./results/latest-unique-signatures.json', import.meta.url));
+/** The large-object cases have their own file, so that running them alone does not replace the other results. */
+const LARGE_OBJECT_RESULTS_FILE = fileURLToPath(new URL('./results/latest-large-object.json', import.meta.url));
 
 interface Servers {
   falcon: BenchServer;
@@ -70,6 +74,9 @@ interface Settings {
   cluster: BenchSettings | undefined;
   /** BENCH_UNIQUE_SIGNATURES=1: more distinct presigned URLs per object than Falcon remembers verified requests. */
   uniqueSignatures: boolean;
+  /** BENCH_LARGE_OBJECT: run the large-object cases after the others (default), not at all, or alone. */
+  largeObjectMode: 'also' | 'skip' | 'only';
+  largeObject: LargeObjectSettings;
 }
 
 function readFlag(env: NodeJS.ProcessEnv, name: string): boolean {
@@ -77,6 +84,14 @@ function readFlag(env: NodeJS.ProcessEnv, name: string): boolean {
   if (text === '' || text === '0') return false;
   if (text === '1') return true;
   throw new Error(`${name} must be 0 or 1, got "${text}"`);
+}
+
+function readLargeObjectMode(env: NodeJS.ProcessEnv): Settings['largeObjectMode'] {
+  const text = env.BENCH_LARGE_OBJECT?.trim() ?? '';
+  if (text === '' || text === '1') return 'also';
+  if (text === '0') return 'skip';
+  if (text === 'only') return 'only';
+  throw new Error(`BENCH_LARGE_OBJECT must be 0, 1 or only, got "${text}"`);
 }
 
 function readSettings(env: NodeJS.ProcessEnv): Settings {
@@ -92,7 +107,14 @@ function readSettings(env: NodeJS.ProcessEnv): Settings {
     rounds: readNumber(env, 'BENCH_CLUSTER_ROUNDS', 3, 0, true),
     primeSeconds: readNumber(env, 'BENCH_CLUSTER_PRIME_SECONDS', 1, 0, false),
   };
-  return { single, cluster: cluster.rounds === 0 ? undefined : cluster, uniqueSignatures: readFlag(env, 'BENCH_UNIQUE_SIGNATURES') };
+  const largeObject: LargeObjectSettings = { ...single, sizeBytes: readNumber(env, 'BENCH_LARGE_OBJECT_MIB', 1024, 64, true) * MIB };
+  return {
+    single,
+    cluster: cluster.rounds === 0 ? undefined : cluster,
+    uniqueSignatures: readFlag(env, 'BENCH_UNIQUE_SIGNATURES'),
+    largeObjectMode: readLargeObjectMode(env),
+    largeObject,
+  };
 }
 
 /**
@@ -244,27 +266,63 @@ async function authenticationFor(settings: Settings): Promise<Authentication> {
   return { uniqueSignatures: true, presignedUrlsPerObject: urls, falconMemoEntries: memo };
 }
 
+interface SmallObjectOutput {
+  single: SingleNodeResults;
+  cluster: ClusterBenchOutput | undefined;
+  problems: string[];
+}
+
+/** The 1 KiB and 1 MiB cases: one node against bare, then the clusters. */
+async function benchSmallObjects(
+  settings: Settings,
+  dir: string,
+  upstream: URL,
+  urlsPerObject: number,
+  cleanup: Cleanup,
+): Promise<SmallObjectOutput> {
+  const objects = await seedObjects(upstream, dir, OBJECT_SPECS);
+  const servers = await startServers(dir, upstream, objects, urlsPerObject, cleanup);
+  await warmCache(servers.falcon, objects);
+  const single = await runSingleNodeCases(servers, objects, settings.single);
+  const cluster =
+    settings.cluster === undefined
+      ? undefined
+      : await runClusterCases(servers.falcon, upstream, objects, settings.cluster, urlsPerObject, cleanup);
+  const problems = [...single.measurements.flatMap(measurementProblems), ...(cluster?.problems ?? [])];
+  return { single, cluster, problems };
+}
+
+async function startUpstream(dir: string, cleanup: Cleanup): Promise<ServerProcess> {
+  const upstream = await spawnServer('upstream', './upstream-server.ts', [join(dir, 'upstream')]);
+  cleanup.add(upstream.stop);
+  return upstream;
+}
+
 async function bench(settings: Settings, cleanup: Cleanup): Promise<void> {
   const authentication = await authenticationFor(settings);
   const urlsPerObject = authentication.presignedUrlsPerObject;
   const dir = await mkdtemp(join(tmpdir(), 'falcon-bench-'));
   cleanup.add(() => rm(dir, { recursive: true, force: true }));
-  const upstream = await startLocalUpstream(join(dir, 'upstream'), [BENCH_BUCKET]);
-  cleanup.add(() => upstream.close());
-  const objects = await seedObjects(upstream.endpoint, dir, OBJECT_SPECS);
-  const servers = await startServers(dir, upstream.endpoint, objects, urlsPerObject, cleanup);
-  await warmCache(servers.falcon, objects);
+  const upstream = await startUpstream(dir, cleanup);
 
-  const single = await runSingleNodeCases(servers, objects, settings.single);
-  const cluster =
-    settings.cluster === undefined
-      ? undefined
-      : await runClusterCases(servers.falcon, upstream.endpoint, objects, settings.cluster, urlsPerObject, cleanup);
-  const problems = [...single.measurements.flatMap(measurementProblems), ...(cluster?.problems ?? [])];
+  const small =
+    settings.largeObjectMode === 'only' ? undefined : await benchSmallObjects(settings, dir, new URL(upstream.url), urlsPerObject, cleanup);
+  let large: LargeObjectOutput | undefined;
+  if (settings.largeObjectMode !== 'skip') {
+    large = await benchLargeObject(upstream, dir, settings.largeObject, urlsPerObject, cleanup);
+  }
+  const problems = [...(small?.problems ?? []), ...(large?.problems ?? [])];
   if (problems.length > 0) throw new Error(`the run is invalid, results not written:\n  ${problems.join('\n  ')}`);
-  const file = settings.uniqueSignatures ? UNIQUE_SIGNATURES_RESULTS_FILE : RESULTS_FILE;
-  await writeResults(file, settings.single, authentication, single.measurements, single.ratios, cluster?.results ?? null);
-  console.log(`results written to ${file}`);
+  if (small !== undefined) {
+    const file = settings.uniqueSignatures ? UNIQUE_SIGNATURES_RESULTS_FILE : RESULTS_FILE;
+    const { single, cluster } = small;
+    await writeResults(file, settings.single, authentication, single.measurements, single.ratios, cluster?.results ?? null);
+    console.log(`results written to ${file}`);
+  }
+  if (large !== undefined) {
+    await writeResultsFile(LARGE_OBJECT_RESULTS_FILE, { settings: settings.largeObject, authentication, ...large.results });
+    console.log(`large-object results written to ${LARGE_OBJECT_RESULTS_FILE}`);
+  }
 }
 
 async function main(): Promise<void> {
