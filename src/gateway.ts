@@ -35,10 +35,13 @@ export interface OpenRequest {
 }
 
 /** The answer to a GetObject or HeadObject: status, headers (with X-Cache) and the bytes to send. */
+/** An object's bytes to send: slices of memory (one, or several in order) or a stream. */
+export type ObjectBytes = Buffer | Buffer[] | Readable;
+
 export interface OpenedObject {
   statusCode: number;
   headers: Record<string, string | string[]>;
-  body: Buffer | Readable | undefined;
+  body: ObjectBytes | undefined;
 }
 
 export type ReadOutcome = 'hit' | 'miss' | 'coalesced' | 'peer' | 'revalidate';
@@ -324,7 +327,7 @@ export class Gateway {
     asOwner: boolean,
     sink: BytesSink,
     live?: LiveStart,
-  ): Promise<Buffer | Readable> {
+  ): Promise<ObjectBytes> {
     if (!this.cacheable(meta)) return this.liveBytes(bucket, key, meta, start, end, live);
     const version: Version = { bucket, key, objectKey: objectKey(bucket, key), etag: meta.etag, size: meta.size, asOwner };
     const index = this.options.layout.indexOf(start);
@@ -335,14 +338,26 @@ export class Gateway {
     return this.blockBytesOf(version, first, start, end, sink);
   }
 
-  private blockBytesOf(version: Version, first: AcquiredBlock, start: number, end: number, sink: BytesSink): Buffer | Readable {
+  private blockBytesOf(version: Version, first: AcquiredBlock, start: number, end: number, sink: BytesSink): ObjectBytes {
     const { layout, readaheadBlocks } = this.options;
     const index = layout.indexOf(start);
-    if (first.kind === 'memory' && first.fill === undefined && layout.indexOf(end - 1) === index) {
-      // The common hit: one slice of one buffer, counted until the response is done with it.
-      if (sink.closed) first.release();
-      else sink.once('close', first.release);
-      return first.body.bytes.subarray(start - layout.start(index), end - layout.start(index));
+    const lastIndex = layout.indexOf(end - 1);
+    if (first.kind === 'memory' && first.fill === undefined && lastIndex - index < readaheadBlocks) {
+      // The common hit: slices of cached buffers, each counted until the response is done with it.
+      const held = [first, ...this.cachedBlocks(version, index + 1, lastIndex)];
+      if (held.length === lastIndex - index + 1) {
+        const release = (): void => {
+          for (const block of held) block.release();
+        };
+        if (sink.closed) release();
+        else sink.once('close', release);
+        const slices = held.map((block, i) => {
+          const blockStart = layout.start(index + i);
+          return block.body.bytes.subarray(Math.max(start, blockStart) - blockStart, Math.min(end, blockStart + block.body.size) - blockStart);
+        });
+        return slices.length === 1 ? (slices[0] as Buffer) : slices;
+      }
+      for (const block of held.slice(1)) block.release();
     }
     const stream = blockStream({
       layout,
@@ -354,6 +369,19 @@ export class Gateway {
       first,
     });
     return Readable.from(stream, { objectMode: false });
+  }
+
+  /** Blocks first..last of a version as far as they are cached without a gap, each held. */
+  private cachedBlocks(version: Version, first: number, last: number): Array<{ body: ObjectBody; release: () => void }> {
+    const { cache, hotCache } = this.options;
+    const held: Array<{ body: ObjectBody; release: () => void }> = [];
+    for (let index = first; index <= last; index++) {
+      const body = cache.block(version.objectKey, version.etag, index) ?? hotCache?.block(version.objectKey, version.etag, index);
+      if (body === undefined) break;
+      this.options.onBlockRead?.('hit', cache.hasBlock(version.objectKey, version.etag, index) ? 'main' : 'hot');
+      held.push({ body, release: body.hold() });
+    }
+    return held;
   }
 
   /**

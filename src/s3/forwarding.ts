@@ -132,9 +132,14 @@ export function continueIfExpected(req: IncomingMessage, res: ServerResponse): v
 }
 
 /** Ends the response with a body from memory or a stream. */
-export async function sendBody(res: ServerResponse, body: Buffer | Readable): Promise<void> {
+export async function sendBody(res: ServerResponse, body: Buffer | Buffer[] | Readable): Promise<void> {
   if (Buffer.isBuffer(body)) res.end(body);
-  else await pipeBody(body, res);
+  else if (Array.isArray(body)) {
+    // One write of the head and every slice instead of one per slice.
+    res.cork();
+    for (const slice of body) res.write(slice);
+    res.end();
+  } else await pipeBody(body, res);
 }
 
 export async function pipeBody(body: Readable, res: ServerResponse): Promise<void> {
