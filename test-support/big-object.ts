@@ -1,5 +1,5 @@
 import { createCipheriv, createHash } from 'node:crypto';
-import { mkdir, mkdtemp, open, statfs, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, rm, statfs, writeFile } from 'node:fs/promises';
 import { freemem, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -125,16 +125,33 @@ export async function storeBigObject(directory: string, bucket: string, key: str
   return { sha256, etag: `"${etag}"` };
 }
 
+const SHM = '/dev/shm';
+
 /**
  * A new folder for gigabytes of test objects: in memory (/dev/shm) when it and the machine have room
  * to spare, since writing them to disk and reading them back costs more than the rest of the test;
- * else in the temporary folder.
+ * else in the temporary folder. Its name carries the process id, so that folders left in memory by
+ * a test process that was killed are found and removed by the next.
  */
 export async function bigObjectsDirectory(prefix: string, bytes: number): Promise<string> {
   const spare = 4 * GIB;
-  const shm = await statfs('/dev/shm').catch(() => undefined);
+  const shm = await statfs(SHM).catch(() => undefined);
   const inMemory = shm !== undefined && shm.bavail * shm.bsize > bytes + spare && freemem() > bytes + spare;
-  return mkdtemp(join(inMemory ? '/dev/shm' : tmpdir(), prefix));
+  if (!inMemory) return mkdtemp(join(tmpdir(), `${prefix}${process.pid}-`));
+  for (const name of await readdir(SHM)) {
+    const pid = Number(new RegExp(`^${prefix}(\\d+)-`).exec(name)?.[1]);
+    if (pid > 0 && !alive(pid)) await rm(join(SHM, name), { recursive: true, force: true });
+  }
+  return mkdtemp(join(SHM, `${prefix}${process.pid}-`));
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
 }
 
 export interface ReadPacing {
