@@ -68,8 +68,8 @@ export async function startCluster(size: number, flags: string[] = [], options: 
   const dir = await mkdtemp(join(tmpdir(), 'falcon-cluster-'));
   const upstream = await startLocalUpstream(dir, ['test']);
   const front = await new CountingFront(upstream.endpoint).start();
-  const nodes: Array<RunningGateway | undefined> = await Promise.all(
-    Array.from({ length: size }, () =>
+  const started = await Promise.allSettled(
+    Array.from({ length: size }, async () =>
       startGateway(
         testConfig([
           '--host', '127.0.0.1',
@@ -90,6 +90,16 @@ export async function startCluster(size: number, flags: string[] = [], options: 
       ),
     ),
   );
+  const failed = started.find((result) => result.status === 'rejected');
+  if (failed !== undefined) {
+    // Nothing may be left listening, or the test process never ends.
+    await Promise.all(started.map((result) => (result.status === 'fulfilled' ? result.value.close() : undefined)));
+    await front.close();
+    await upstream.close();
+    await rm(dir, { recursive: true, force: true });
+    throw failed.reason;
+  }
+  const nodes: Array<RunningGateway | undefined> = started.map((result) => (result as PromiseFulfilledResult<RunningGateway>).value);
   const urls = nodes.map((node) => (node as RunningGateway).url);
   const fronts = new Map<number, PeerFront>();
   for (const [index, start] of Object.entries(options.fronts ?? {})) {

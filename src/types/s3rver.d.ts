@@ -40,5 +40,8 @@ declare module 's3rver/lib/stores/filesystem.js' {
   export default class FilesystemStore {
     static encodeKeyPath(key: string): string;
     static decodeKeyPath(keyPath: string): string;
+    constructor(rootDirectory: string);
+    /** The file that holds one resource of a key: 'object' (its bytes, its ETag in 'object.md5' beside it), 'metadata.json'. */
+    getResourcePath(bucket: string, key: string, resource: string): string;
   }
 }
