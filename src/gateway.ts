@@ -331,10 +331,17 @@ export class Gateway {
     if (!this.cacheable(meta)) return this.liveBytes(bucket, key, meta, start, end, live);
     const version: Version = { bucket, key, objectKey: objectKey(bucket, key), etag: meta.etag, size: meta.size, asOwner };
     const index = this.options.layout.indexOf(start);
-    const first: AcquiredBlock =
-      live !== undefined && index === 0
-        ? { kind: 'live', open: async (from, to) => Readable.from(sliceOf(live, from, to), { objectMode: false }) }
-        : await this.acquire(version, index);
+    let first: AcquiredBlock;
+    if (live !== undefined && index === 0) {
+      // Taken now: the block stream opens it only once the response is under way.
+      const slice = sliceOf(live, 0, live.bytes);
+      // A response closed before its stream began never reads it.
+      if (sink.closed) discardBody(live.stream);
+      else sink.once('close', () => discardBody(live.stream));
+      first = { kind: 'live', open: async (from, to) => Readable.from(skipped(slice, from, to), { objectMode: false }) };
+    } else {
+      first = await this.acquire(version, index);
+    }
     return this.blockBytesOf(version, first, start, end, sink);
   }
 
@@ -735,5 +742,20 @@ async function* concatenated(first: AsyncGenerator<Buffer>, rest: (() => Promise
     for await (const chunk of stream) yield chunk as Buffer;
   } finally {
     discardBody(stream);
+  }
+}
+
+/** Bytes [from, to) of a stream of bytes counted from 0. */
+async function* skipped(source: AsyncGenerator<Buffer>, from: number, to: number): AsyncGenerator<Buffer> {
+  let position = 0;
+  try {
+    for await (const buf of source) {
+      const chunkEnd = position + buf.length;
+      if (chunkEnd > from && position < to) yield buf.subarray(Math.max(0, from - position), Math.min(buf.length, to - position));
+      position = chunkEnd;
+      if (position >= to) break;
+    }
+  } finally {
+    await source.return(undefined);
   }
 }
