@@ -10,7 +10,7 @@ import type { Cluster } from './cluster/cluster.js';
 import { PeerUnavailableError } from './cluster/peer-client.js';
 import { S3Error } from './errors.js';
 import { discardBody } from './http/discard-body.js';
-import { type AcquiredBlock, blockStream } from './read/block-stream.js';
+import { type AcquiredBlock, blockStream, SliceStream } from './read/block-stream.js';
 import { CHECKSUMS_KNOWN_HEADER, type Discovered, readDiscovery } from './read/discovery.js';
 import { type BlockLayout, isRangeOf } from './read/ranges.js';
 import { relayHeaders } from './s3/forwarding.js';
@@ -36,7 +36,7 @@ export interface OpenRequest {
 
 /** The answer to a GetObject or HeadObject: status, headers (with X-Cache) and the bytes to send. */
 /** An object's bytes to send: slices of memory (one, or several in order) or a stream. */
-export type ObjectBytes = Buffer | Buffer[] | Readable;
+export type ObjectBytes = Buffer | Buffer[] | Readable | SliceStream;
 
 export interface OpenedObject {
   statusCode: number;
@@ -374,8 +374,12 @@ export class Gateway {
       readahead: readaheadBlocks,
       acquire: (i) => this.acquire(version, i),
       first,
+      releaseWhenClosed: (release) => {
+        if (sink.closed) release();
+        else sink.once('close', release);
+      },
     });
-    return Readable.from(stream, { objectMode: false });
+    return new SliceStream(stream);
   }
 
   /** Blocks first..last of a version as far as they are cached without a gap, each held. */
@@ -527,14 +531,16 @@ export class Gateway {
     }
     const body = live.stream;
     const version: Version = { bucket, key, objectKey: objectKey(bucket, key), etag: meta.etag, size: meta.size, asOwner: owner === undefined };
+    const tracked = this.trackFill(version, 0, owner !== undefined, tier, discovery.stale);
     const fill = new BlockFill({
       ...reserved,
       source: body,
       sourceMayContinue: true,
       onBytes: owner === undefined ? this.options.onUpstreamBytes : undefined,
       resume: owner === undefined ? undefined : this.resumeFromUpstream(version, 0, length, owner),
+      onIntact: tracked.keep,
     });
-    this.registerFill(version, 0, Promise.resolve(fill), owner !== undefined, tier, discovery.stale);
+    tracked.started(Promise.resolve(fill));
   }
 
   private fetchMeta(bucket: string, key: string, owner: string | undefined, method: 'GET' | 'HEAD', headers: Record<string, string>): Promise<UpstreamResponse> {
@@ -568,7 +574,11 @@ export class Gateway {
     if (inflight !== undefined) {
       this.options.onBlockRead?.('coalesced', tier === hotCache ? 'hot' : 'main');
       const fill = await inflight.fill;
-      return { kind: 'memory', body: fill.body, fill, release: fill.body.hold() };
+      const release = fill.body.hold();
+      if (!fill.body.recycled) return { kind: 'memory', body: fill.body, fill, release };
+      // Filled, cached and evicted again while this read waited: start over.
+      release();
+      return this.acquire(version, index);
     }
     const start = layout.start(index);
     const end = start + layout.length(index, version.size);
@@ -578,8 +588,9 @@ export class Gateway {
       return { kind: 'live', open: (from, to) => this.fetchRange(version, start + from, start + to) };
     }
     this.options.onBlockRead?.(owner === undefined ? 'miss' : 'peer', tier === hotCache ? 'hot' : 'main');
-    const filling = this.startBlockFill(version, index, owner, reserved);
-    this.registerFill(version, index, filling, owner !== undefined, tier, false);
+    const tracked = this.trackFill(version, index, owner !== undefined, tier, false);
+    const filling = this.startBlockFill(version, index, owner, reserved, tracked.keep);
+    tracked.started(filling);
     const fill = await filling;
     return { kind: 'memory', body: fill.body, fill, release: fill.body.hold() };
   }
@@ -591,7 +602,13 @@ export class Gateway {
     return this.cluster.remoteOwner(`${version.objectKey}\u0000${version.etag}\u0000${index}`);
   }
 
-  private async startBlockFill(version: Version, index: number, owner: string | undefined, reserved: { body: ObjectBody; release: () => void }): Promise<BlockFill> {
+  private async startBlockFill(
+    version: Version,
+    index: number,
+    owner: string | undefined,
+    reserved: { body: ObjectBody; release: () => void },
+    onIntact: (body: ObjectBody) => void,
+  ): Promise<BlockFill> {
     const { layout, logger } = this.options;
     const start = layout.start(index);
     const end = start + layout.length(index, version.size);
@@ -616,6 +633,7 @@ export class Gateway {
         source,
         onBytes: fromOwner ? undefined : this.options.onUpstreamBytes,
         resume: fromOwner ? this.resumeFromUpstream(version, start, end, owner as string) : undefined,
+        onIntact,
       });
     } catch (err) {
       reserved.release();
@@ -631,12 +649,22 @@ export class Gateway {
     };
   }
 
-  private registerFill(version: Version, index: number, filling: Promise<BlockFill>, fromPeer: boolean, tier: ObjectCache | undefined, stale: boolean): void {
+  /**
+   * Makes a block fill findable by every reader of that block while it runs; `keep` caches its bytes
+   * (unless a write made them stale), called by the fill before it lets go of them.
+   */
+  private trackFill(
+    version: Version,
+    index: number,
+    fromPeer: boolean,
+    tier: ObjectCache | undefined,
+    stale: boolean,
+  ): { keep: (body: ObjectBody) => void; started: (filling: Promise<BlockFill>) => void } {
     const maps = fromPeer ? this.blockFillsFromPeers : this.blockFills;
     const fills = maps.get(version.objectKey) ?? new Map<string, InflightBlock>();
     maps.set(version.objectKey, fills);
     const fillKey = `${version.etag}\u0000${index}`;
-    const inflight: InflightBlock = { fill: filling, stale };
+    const inflight = { stale } as InflightBlock;
     fills.set(fillKey, inflight);
     const forget = (): void => {
       const current = maps.get(version.objectKey);
@@ -644,14 +672,16 @@ export class Gateway {
       current.delete(fillKey);
       if (current.size === 0) maps.delete(version.objectKey);
     };
-    filling.then(
-      async (fill) => {
-        const complete = await fill.completed;
+    return {
+      keep: (body) => {
         forget();
-        if (complete && !inflight.stale && tier !== undefined) tier.setBlock(version.objectKey, version.etag, index, fill.body);
+        if (!inflight.stale && tier !== undefined) tier.setBlock(version.objectKey, version.etag, index, body);
       },
-      forget,
-    );
+      started: (filling) => {
+        inflight.fill = filling;
+        filling.then((fill) => fill.completed.then(forget), forget);
+      },
+    };
   }
 
   /** Bytes [start, end) of a version from the upstream, pinned with If-Match and checked. */

@@ -79,7 +79,9 @@ export async function createNode(config: Config, logger: Logger, overrides: Node
 
   const freshness = { ttlMs: config.ttlMs, revalidateAfterMs: config.revalidateAfterMs, staleIfErrorMs: config.staleIfErrorMs };
   // One bound for everything: cached entries of both tiers, fills in flight, bodies still being sent.
-  const budget = new ByteBudget(config.maxCacheBytes);
+  // A fifth of --max-cache-size is left to what passes through too briefly to be counted: network
+  // chunks on their way into blocks, and buffers dropped but not yet collected by the garbage collector.
+  const budget = new ByteBudget(config.maxCacheBytes - Math.floor(config.maxCacheBytes / 5), config.blockBytes);
   const cache = new ObjectCache({ maxBytes: config.maxCacheBytes - config.hotCacheBytes, budget, ...freshness });
   const hotCache = config.hotCacheBytes > 0 ? new ObjectCache({ maxBytes: config.hotCacheBytes, budget, ...freshness }) : undefined;
   budget.setEvictor(() => evictOldestOf([cache, hotCache]));
@@ -128,7 +130,7 @@ export async function createNode(config: Config, logger: Logger, overrides: Node
       version: VERSION,
       upstream: endpoint.origin,
       cache: { bytes: cache.bytes, entries: cache.entries, maxBytes: config.maxCacheBytes - config.hotCacheBytes },
-      memory: { usedBytes: budget.used, maxBytes: config.maxCacheBytes },
+      memory: { usedBytes: budget.used, maxBytes: config.maxCacheBytes, process: process.memoryUsage() },
       hotCache: hotCache && { bytes: hotCache.bytes, entries: hotCache.entries, maxBytes: config.hotCacheBytes },
       cluster: cluster?.status(),
     });

@@ -18,6 +18,8 @@ export interface BlockFillOptions {
   resume?: (offset: number) => Promise<Readable>;
   /** Counts the bytes as they arrive. */
   onBytes?: (bytes: number) => void;
+  /** Called with the body once every byte arrived intact, before the fill lets go of it (to cache it). */
+  onIntact?: (body: ObjectBody) => void;
 }
 
 /**
@@ -98,6 +100,7 @@ export class BlockFill {
 
   private end(failure: Error | undefined): boolean {
     this.failure = failure;
+    if (failure === undefined) this.options.onIntact?.(this.body);
     this.options.release();
     this.wake();
     return failure === undefined;

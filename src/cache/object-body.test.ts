@@ -50,3 +50,24 @@ test('a reservation that does not fit evicts until it does, and fails when nothi
   assert.equal(budget.tryReserve(90), false, 'not even with everything evicted');
   assert.equal(evictions, 3);
 });
+
+test('a block-sized buffer nothing uses any more is reused by the next fill, still counted, and never while held', () => {
+  const budget = new ByteBudget(100, 40);
+  const first = ObjectBody.reserve(40, budget);
+  assert.ok(first);
+  const reader = first.body.hold();
+  first.release();
+  const second = ObjectBody.reserve(40, budget);
+  assert.ok(second);
+  assert.notEqual(second.body.bytes, first.body.bytes, 'a held buffer is not reused');
+  reader();
+  assert.equal(first.body.recycled, true);
+  assert.equal(budget.used, 80, 'a pooled buffer stays counted');
+  const third = ObjectBody.reserve(40, budget);
+  assert.ok(third);
+  assert.equal(third.body.bytes, first.body.bytes, 'the pooled buffer is handed out again');
+  assert.equal(budget.used, 80);
+  third.release();
+  second.release();
+  assert.ok(ObjectBody.reserve(90, budget), 'pooled buffers give way to a reservation of another size');
+});

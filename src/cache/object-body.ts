@@ -10,6 +10,7 @@ export class ObjectBody {
   private holds = 0;
   private cacheEntries = 0;
   private counted = false;
+  private gone = false;
 
   private constructor(
     readonly bytes: Buffer,
@@ -18,10 +19,19 @@ export class ObjectBody {
 
   /** A body of `size` bytes if the budget has room for it (evicting to make some), held by the caller until `release`. */
   static reserve(size: number, budget: ByteBudget): { body: ObjectBody; release: () => void } | undefined {
-    if (!budget.tryReserve(size)) return undefined;
-    const body = new ObjectBody(Buffer.allocUnsafe(size), budget);
+    const bytes = budget.allocate(size);
+    if (bytes === undefined) return undefined;
+    const body = new ObjectBody(bytes, budget);
     body.counted = true;
     return { body, release: body.hold() };
+  }
+
+  /**
+   * Whether its buffer went back to the budget for reuse: nothing may read it any more. Callers that
+   * found the body before holding it check this after taking their hold.
+   */
+  get recycled(): boolean {
+    return this.gone;
   }
 
   get size(): number {
@@ -59,10 +69,17 @@ export class ObjectBody {
   }
 
   private recount(): void {
+    if (this.gone) return;
     const count = this.holds > 0 || this.cacheEntries > 0;
     if (count === this.counted) return;
-    if (count) this.budget.reserve(this.size);
-    else this.budget.release(this.size);
-    this.counted = count;
+    if (count) {
+      this.budget.reserve(this.size);
+      this.counted = true;
+      return;
+    }
+    // Nothing reads it and no cache has it: every view handed out was released after its bytes were sent.
+    this.gone = true;
+    this.counted = false;
+    this.budget.recycle(this.bytes);
   }
 }

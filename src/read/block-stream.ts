@@ -14,7 +14,23 @@ export type AcquiredBlock =
   /** Over the budget (or never cached): fetched only when the reader reaches it, straight to that reader. */
   | { kind: 'live'; open: (from: number, endExclusive: number) => Promise<Readable> };
 
+/** Bytes to send; `release` (on the last slice of a block) may run once they reached the client's socket. */
+export interface Slice {
+  bytes: Buffer;
+  release?: () => void;
+}
+
+/**
+ * An object's bytes as slices of cached or filling buffers. Sent with sendSlices, which releases each
+ * block once its bytes were written out: a buffer nothing holds is reused for another block.
+ */
+export class SliceStream {
+  constructor(readonly slices: AsyncGenerator<Slice>) {}
+}
+
 export interface BlockStreamOptions {
+  /** Runs a release once the response is closed: for a block whose slices may still be on their way. */
+  releaseWhenClosed: (release: () => void) => void;
   layout: BlockLayout;
   size: number;
   /** Bytes [start, endExclusive) of the object. */
@@ -29,10 +45,10 @@ export interface BlockStreamOptions {
 
 /**
  * Yields an object's bytes in order, block by block, with up to `readahead` blocks being fetched
- * ahead in parallel. Each block is held (counted by the budget) from its acquisition until the reader
- * moved past it; whatever is still acquired when the stream ends or fails is released.
+ * ahead in parallel. Each block is held (counted by the budget) from its acquisition until its last
+ * slice was sent, or the response closed; blocks acquired but never sent are released at the end.
  */
-export async function* blockStream(options: BlockStreamOptions): AsyncGenerator<Buffer> {
+export async function* blockStream(options: BlockStreamOptions): AsyncGenerator<Slice> {
   const { layout, size, start, endExclusive, readahead, acquire } = options;
   const firstIndex = layout.indexOf(start);
   const lastIndex = layout.indexOf(endExclusive - 1);
@@ -57,16 +73,26 @@ export async function* blockStream(options: BlockStreamOptions): AsyncGenerator<
       const from = Math.max(start, blockStart) - blockStart;
       const to = Math.min(endExclusive, blockStart + layout.length(index, size)) - blockStart;
       if (block.kind === 'live') {
-        yield* exactly(await block.open(from, to), to - from);
+        for await (const bytes of exactly(await block.open(from, to), to - from)) yield { bytes };
         continue;
       }
+      let handedOver = false;
       try {
         const source = block.fill === undefined ? [block.body.bytes.subarray(from, to)] : block.fill.read(from, to);
+        let sent = from;
         for await (const bytes of source) {
-          for (let offset = 0; offset < bytes.length; offset += SLICE_BYTES) yield bytes.subarray(offset, offset + SLICE_BYTES);
+          for (let offset = 0; offset < bytes.length; offset += SLICE_BYTES) {
+            const slice = bytes.subarray(offset, offset + SLICE_BYTES);
+            sent += slice.length;
+            if (sent === to) {
+              handedOver = true;
+              yield { bytes: slice, release: block.release };
+            } else yield { bytes: slice };
+          }
         }
       } finally {
-        block.release();
+        // Slices of it may still be on their way to the client.
+        if (!handedOver) options.releaseWhenClosed(block.release);
       }
     }
   } finally {

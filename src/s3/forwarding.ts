@@ -1,3 +1,4 @@
+import { SliceStream } from '../read/block-stream.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -132,14 +133,59 @@ export function continueIfExpected(req: IncomingMessage, res: ServerResponse): v
 }
 
 /** Ends the response with a body from memory or a stream. */
-export async function sendBody(res: ServerResponse, body: Buffer | Buffer[] | Readable): Promise<void> {
-  if (Buffer.isBuffer(body)) res.end(body);
+export async function sendBody(res: ServerResponse, body: Buffer | Buffer[] | Readable | SliceStream): Promise<void> {
+  if (body instanceof SliceStream) await sendSlices(res, body);
+  else if (Buffer.isBuffer(body)) res.end(body);
   else if (Array.isArray(body)) {
     // One write of the head and every slice instead of one per slice.
     res.cork();
     for (const slice of body) res.write(slice);
     res.end();
   } else await pipeBody(body, res);
+}
+
+/**
+ * Writes slices of shared buffers with back-pressure, releasing each block once the socket took its
+ * last slice (or the response closed): only then may its buffer be reused. A failure cuts the response.
+ */
+async function sendSlices(res: ServerResponse, body: SliceStream): Promise<void> {
+  const pending = new Set<() => void>();
+  const releaseAll = (): void => {
+    for (const release of pending) release();
+    pending.clear();
+  };
+  res.once('close', releaseAll);
+  try {
+    for await (const { bytes, release } of body.slices) {
+      let written: (() => void) | undefined;
+      if (release !== undefined) {
+        pending.add(release);
+        written = () => {
+          pending.delete(release);
+          release();
+        };
+      }
+      if (!res.write(bytes, written)) await drainedOrClosed(res);
+      if (res.destroyed) break;
+    }
+    if (!res.destroyed) res.end();
+  } catch {
+    // The client sees an aborted response, never a complete one.
+    res.destroy();
+  }
+  if (res.destroyed) releaseAll();
+}
+
+function drainedOrClosed(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.once('drain', done);
+    res.once('close', done);
+  });
 }
 
 export async function pipeBody(body: Readable, res: ServerResponse): Promise<void> {
