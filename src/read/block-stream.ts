@@ -5,9 +5,6 @@ import { S3Error } from '../errors.js';
 import { discardBody } from '../http/discard-body.js';
 import type { BlockLayout } from './ranges.js';
 
-/** Views are handed out in slices this size, so a slow client pins at most a slice or two no budget counts. */
-const SLICE_BYTES = 512 * 1024;
-
 /** One block ready to be read: bytes in memory (whole, or arriving through a fill), or a stream of its own. */
 export type AcquiredBlock =
   | { kind: 'memory'; body: ObjectBody; fill: BlockFill | undefined; release: () => void }
@@ -81,14 +78,11 @@ export async function* blockStream(options: BlockStreamOptions): AsyncGenerator<
         const source = block.fill === undefined ? [block.body.bytes.subarray(from, to)] : block.fill.read(from, to);
         let sent = from;
         for await (const bytes of source) {
-          for (let offset = 0; offset < bytes.length; offset += SLICE_BYTES) {
-            const slice = bytes.subarray(offset, offset + SLICE_BYTES);
-            sent += slice.length;
-            if (sent === to) {
-              handedOver = true;
-              yield { bytes: slice, release: block.release };
-            } else yield { bytes: slice };
-          }
+          sent += bytes.length;
+          if (sent === to) {
+            handedOver = true;
+            yield { bytes, release: block.release };
+          } else yield { bytes };
         }
       } finally {
         // Slices of it may still be on their way to the client.
