@@ -81,7 +81,9 @@ export class BlockFill {
           used.copy(this.body.bytes, this.receivedBytes);
           this.receivedBytes += used.length;
           onBytes?.(used.length);
-          this.wake();
+          // The last bytes reach readers once the block is known intact and cached: a reader that has
+          // them all finds the block in the cache.
+          if (this.receivedBytes < size) this.wake();
           if (this.receivedBytes === size && sourceMayContinue) break;
         }
         if (this.receivedBytes === size) {
