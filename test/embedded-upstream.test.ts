@@ -4,9 +4,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
-import { CompleteMultipartUploadCommand, CreateBucketCommand, CreateMultipartUploadCommand, PutObjectCommand, S3ServiceException, UploadPartCommand } from '@aws-sdk/client-s3';
+import { CompleteMultipartUploadCommand, CreateBucketCommand, CreateMultipartUploadCommand, GetObjectCommand, PutObjectCommand, S3ServiceException, UploadPartCommand } from '@aws-sdk/client-s3';
 import { type FalconProcess, startFalconProcess } from '../test-support/falcon-process.js';
 import { CLIENT_CREDENTIALS, getObjectBytes, sdkClient } from '../test-support/harness.js';
+import { LOCAL_UPSTREAM_CREDENTIALS, startLocalUpstream } from '../src/upstream/local-upstream.js';
 
 async function embeddedFalcon(t: TestContext): Promise<FalconProcess> {
   const dir = await mkdtemp(join(tmpdir(), 'falcon-embedded-'));
@@ -89,4 +90,22 @@ test('the embedded upstream runs in its own process and is restarted when it die
   }
   assert.equal((await getObjectBytes(s3, 'survive', 'k')).toString(), 'kept on disk');
   assert.equal(falcon.child.exitCode, null);
+});
+
+test('the embedded upstream answers a suffix range with the last bytes of the object, as S3 does', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'falcon-embedded-range-'));
+  const upstream = await startLocalUpstream(dir, ['test']);
+  const s3 = sdkClient(upstream.endpoint.origin, LOCAL_UPSTREAM_CREDENTIALS);
+  t.after(async () => {
+    s3.destroy();
+    await upstream.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const body = Buffer.from('0123456789abcdefghij');
+  await s3.send(new PutObjectCommand({ Bucket: 'test', Key: 'dir/suffix', Body: body }));
+  const last = await s3.send(new GetObjectCommand({ Bucket: 'test', Key: 'dir/suffix', Range: 'bytes=-5' }));
+  assert.equal(last.ContentRange, 'bytes 15-19/20');
+  assert.equal(Buffer.from(await (last.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray()).toString(), 'fghij');
+  const more = await s3.send(new GetObjectCommand({ Bucket: 'test', Key: 'dir/suffix', Range: 'bytes=-50' }));
+  assert.equal(more.ContentRange, 'bytes 0-19/20', 'a suffix longer than the object is all of it');
 });

@@ -18,6 +18,8 @@ declare module 's3rver' {
     method: string;
     path: string;
     query: Record<string, string | string[] | undefined>;
+    /** The request's headers, which later middleware (s3rver's own handlers) read. */
+    headers: Record<string, string | string[] | undefined>;
     status: number;
     type: string;
     body: unknown;

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { KoaContext, KoaMiddleware } from 's3rver';
+import FilesystemStore from 's3rver/lib/stores/filesystem.js';
 import { storableKey } from './store-keys.js';
 
 const XML_HEADER = '<?xml version="1.0" encoding="UTF-8"?>\n';
@@ -23,7 +24,30 @@ function escapeXml(text: string): string {
  * uploads cut midway (s3rver would keep them truncated).
  */
 export function localUpstreamShims(directory: string): KoaMiddleware[] {
-  return [storableKeysOnly(), completeUploadsOnly(), listMultipartUploads(directory), aclReads(), completeMultipartChecks(directory)];
+  return [storableKeysOnly(), completeUploadsOnly(), listMultipartUploads(directory), aclReads(), completeMultipartChecks(directory), suffixRanges(directory)];
+}
+
+/**
+ * s3rver reads `Range: bytes=-N` (the last N bytes) as bytes 0 to N, and so sends the wrong bytes.
+ * The suffix is turned into the absolute range S3 means before s3rver sees it.
+ */
+function suffixRanges(directory: string): KoaMiddleware {
+  const store = new FilesystemStore(directory);
+  return async (ctx, next) => {
+    const suffix = /^\s*bytes=-(\d+)\s*$/i.exec(String(ctx.headers.range ?? ''));
+    const target = /^\/([^/]+)\/(.+)$/.exec(ctx.path);
+    if ((ctx.method !== 'GET' && ctx.method !== 'HEAD') || suffix?.[1] === undefined || target?.[1] === undefined || target[2] === undefined) return next();
+    let size: number;
+    try {
+      size = (await stat(store.getResourcePath(target[1], decodeURIComponent(target[2]), 'object'))).size;
+    } catch {
+      return next(); // No such object (or key): s3rver answers that itself.
+    }
+    const length = Number(suffix[1]);
+    // bytes=-0 and an empty object stay as sent: S3 refuses them with InvalidRange, and so does s3rver.
+    if (length > 0 && size > 0) ctx.headers.range = `bytes=${Math.max(0, size - length)}-${size - 1}`;
+    return next();
+  };
 }
 
 /**
