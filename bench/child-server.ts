@@ -15,10 +15,13 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-/** Runs a bench server script under tsx in its own process and waits for the port it reports. */
-export async function spawnServer(name: string, script: string, args: readonly string[]): Promise<ServerProcess> {
+/**
+ * Runs a bench server script under tsx in its own process and waits for the port it reports. `nodeFlags` go to
+ * node itself (e.g. --cpu-prof).
+ */
+export async function spawnServer(name: string, script: string, args: readonly string[], nodeFlags: readonly string[] = []): Promise<ServerProcess> {
   const scriptPath = fileURLToPath(new URL(script, import.meta.url));
-  const child = spawn(process.execPath, ['--import', 'tsx', scriptPath, ...args], {
+  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', scriptPath, ...args], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'inherit'],
   });

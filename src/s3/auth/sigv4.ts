@@ -56,6 +56,8 @@ export interface VerifyOptions {
 /** Query parameters that carry a signature (SigV4 presigned URLs, and SigV2 ones to refuse). */
 const SIGNATURE_PARAMS = /[?&](X-Amz-Signature|X-Amz-Credential|X-Amz-Algorithm|AWSAccessKeyId|Signature)=/i;
 const SIGV4_QUERY = /[?&]X-Amz-(Signature|Credential|Algorithm)=/i;
+/** A SigV4 signature as computed: 32 bytes in lowercase hex. */
+const SIGNATURE_HEX = /^[0-9a-f]{64}$/;
 
 interface ParsedCredential {
   accessKeyId: string;
@@ -101,8 +103,8 @@ export class SigV4Verifier {
       known.recheckTime();
       return known.result;
     }
-    const [result, signedHeaders, recheckTime] =
-      authorization !== undefined ? this.verifyHeader(request, authorization, options) : this.verifyPresigned(request);
+    if (authorization !== undefined) return this.verifyHeader(request, authorization, options);
+    const [result, signedHeaders, recheckTime] = this.verifyPresigned(request);
     if (key !== undefined) {
       if (this.verified.size >= MAX_MEMO_ENTRIES) this.verified.clear();
       this.verified.set(key, { result, signedHeaders, recheckTime });
@@ -110,19 +112,12 @@ export class SigV4Verifier {
     return result;
   }
 
-  private verifyHeader(request: RequestToVerify, authorization: string, options: VerifyOptions): [VerifiedSignature, string[], () => void] {
+  private verifyHeader(request: RequestToVerify, authorization: string, options: VerifyOptions): VerifiedSignature {
     if (!authorization.startsWith(`${ALGORITHM} `)) {
       if (/^AWS /.test(authorization)) throw unsupportedMechanism();
       throw new S3Error('InvalidArgument', { message: 'Unsupported Authorization Type' });
     }
-    const fields = new Map<string, string>();
-    for (const part of authorization.slice(ALGORITHM.length + 1).split(',')) {
-      const eq = part.indexOf('=');
-      if (eq > 0) fields.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim());
-    }
-    const credentialText = fields.get('Credential');
-    const signedHeadersText = fields.get('SignedHeaders');
-    const signature = fields.get('Signature');
+    const { credentialText, signedHeadersText, signature } = authorizationFields(authorization);
     if (!credentialText || !signedHeadersText || !signature) {
       throw malformed('the Credential, SignedHeaders and Signature components are required.');
     }
@@ -130,13 +125,14 @@ export class SigV4Verifier {
     this.checkRegion(credential.region, (m, details) => malformed(m, details));
     const secret = this.secretFor(credential.accessKeyId);
     const amzDate = firstHeader(request.headers, 'x-amz-date') ?? dateHeaderAsAmzDate(firstHeader(request.headers, 'date'));
-    if (amzDate === undefined || parseAmzDate(amzDate) === undefined) {
+    const signedAt = amzDate === undefined ? undefined : parseAmzDate(amzDate);
+    if (amzDate === undefined || signedAt === undefined) {
       throw new S3Error('AccessDenied', { message: 'AWS authentication requires a valid Date or x-amz-date header' });
     }
-    if (amzDate.slice(0, 8) !== credential.date) {
+    if (!amzDate.startsWith(credential.date)) {
       throw malformed('Invalid credential date. Date is not the same as X-Amz-Date.');
     }
-    this.checkSkew(amzDate);
+    this.checkSkew(amzDate, signedAt);
     const payloadHashHeader = firstHeader(request.headers, 'x-amz-content-sha256');
     if (payloadHashHeader === undefined && !options.allowMissingContentSha256) {
       throw new S3Error('MissingSecurityHeader', { message: 'Your request is missing a required header: x-amz-content-sha256.', details: { MissingHeaderName: 'x-amz-content-sha256' } });
@@ -151,7 +147,7 @@ export class SigV4Verifier {
     const result = this.check(request, credential, secret, amzDate, signedHeaders, signature, path, queryPairs(query), undefined, payloadHash);
     // Without the header nothing about the body was signed: it is as unsigned as UNSIGNED-PAYLOAD.
     if (payloadHashHeader === undefined) result.payloadHash = 'UNSIGNED-PAYLOAD';
-    return [result, signedHeaders, () => this.checkSkew(amzDate)];
+    return result;
   }
 
   private verifyPresigned(request: RequestToVerify): [VerifiedSignature, string[], () => void] {
@@ -218,15 +214,19 @@ export class SigV4Verifier {
     excludeParam: string | undefined,
     payloadHash: string,
   ): VerifiedSignature {
-    const headers = canonicalHeaders(request.rawHeaders, signedHeaders);
+    // Everything but the target is the same for every candidate, so it is built once.
+    const tail = `\n${canonicalHeaders(request.rawHeaders, signedHeaders)}\n${signedHeaders.join(';')}\n${payloadHash}`;
+    const method = request.method.toUpperCase();
+    const signToPrefix = `${ALGORITHM}\n${amzDate}\n${credential.scope}\n`;
     const signingKey = this.signingKey(secret, credential);
-    const given = Buffer.from(signature, 'utf8');
+    // Only lowercase hex can equal the computed signature; anything else is compared, and fails, in full.
+    const given = SIGNATURE_HEX.test(signature) ? Buffer.from(signature, 'hex') : undefined;
     let first: { canonicalRequest: string; stringToSign: string } | undefined;
     for (const [uri, query] of canonicalTargets(rawPath, queryParts, excludeParam)) {
-      const canonicalRequest = [request.method.toUpperCase(), uri, query, headers, signedHeaders.join(';'), payloadHash].join('\n');
-      const stringToSign = [ALGORITHM, amzDate, credential.scope, sha256Hex(canonicalRequest)].join('\n');
-      const expected = Buffer.from(hmacHex(signingKey, stringToSign), 'utf8');
-      if (expected.length === given.length && timingSafeEqual(expected, given)) {
+      const canonicalRequest = `${method}\n${uri}\n${query}${tail}`;
+      const stringToSign = signToPrefix + sha256Hex(canonicalRequest);
+      const expected = createHmac('sha256', signingKey).update(stringToSign, 'utf8').digest();
+      if (given !== undefined && timingSafeEqual(expected, given)) {
         return { accessKeyId: credential.accessKeyId, amzDate, scope: credential.scope, signature, signingKey, payloadHash };
       }
       first ??= { canonicalRequest, stringToSign };
@@ -247,8 +247,7 @@ export class SigV4Verifier {
     return secret;
   }
 
-  private checkSkew(amzDate: string): void {
-    const at = parseAmzDate(amzDate) as number;
+  private checkSkew(amzDate: string, at: number): void {
     const now = this.now();
     if (Math.abs(now - at) > MAX_SKEW_MS) {
       throw new S3Error('RequestTimeTooSkewed', {
@@ -323,6 +322,29 @@ function signedHeaderList(text: string, fail: (message: string) => S3Error): str
   return names;
 }
 
+/**
+ * The Credential, SignedHeaders and Signature components of an Authorization header, read in one pass. As
+ * before, a component named twice counts by its last value and unknown components are ignored.
+ */
+function authorizationFields(authorization: string): { credentialText?: string; signedHeadersText?: string; signature?: string } {
+  const fields: { credentialText?: string; signedHeadersText?: string; signature?: string } = {};
+  let start = ALGORITHM.length + 1;
+  while (start <= authorization.length) {
+    let end = authorization.indexOf(',', start);
+    if (end === -1) end = authorization.length;
+    const eq = authorization.indexOf('=', start);
+    if (eq > start && eq < end) {
+      const name = authorization.slice(start, eq).trim();
+      const value = authorization.slice(eq + 1, end).trim();
+      if (name === 'Credential') fields.credentialText = value;
+      else if (name === 'SignedHeaders') fields.signedHeadersText = value;
+      else if (name === 'Signature') fields.signature = value;
+    }
+    start = end + 1;
+  }
+  return fields;
+}
+
 function malformed(message: string, details?: Record<string, string>): S3Error {
   return new S3Error('AuthorizationHeaderMalformed', { message: `The authorization header is malformed; ${message}`, details });
 }
@@ -341,12 +363,14 @@ function unsupportedMechanism(): S3Error {
  * x-amz-meta-* would otherwise be forwarded, re-signed, as if the client had asked for it).
  */
 function requireSignedAmzHeaders(rawHeaders: readonly string[], signedHeaders: readonly string[]): void {
-  const unsigned = new Set<string>();
+  let unsigned: Set<string> | undefined;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = (rawHeaders[i] as string).toLowerCase();
-    if (name.startsWith('x-amz-') && !signedHeaders.includes(name)) unsigned.add(name);
+    if (!name.startsWith('x-amz-') || signedHeaders.includes(name)) continue;
+    unsigned ??= new Set();
+    unsigned.add(name);
   }
-  if (unsigned.size === 0) return;
+  if (unsigned === undefined) return;
   throw new S3Error('AccessDenied', {
     message: 'There were headers present in the request which were not signed',
     details: { HeadersNotSigned: [...unsigned].sort().join(', ') },
@@ -443,13 +467,22 @@ export function canonicalUris(rawPath: string): string[] {
 
 /** Signed headers as `name:value\n` lines, repeated values joined by ',', spaces folded. */
 export function canonicalHeaders(rawHeaders: readonly string[], signedHeaders: readonly string[]): string {
-  const values = new Map<string, string[]>();
-  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    const name = (rawHeaders[i] as string).toLowerCase();
-    if (!signedHeaders.includes(name)) continue;
-    const list = values.get(name) ?? [];
-    list.push((rawHeaders[i + 1] as string).trim().replace(/\s+/g, ' '));
-    values.set(name, list);
+  const names: string[] = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) names.push((rawHeaders[i] as string).toLowerCase());
+  let text = '';
+  for (const name of signedHeaders) {
+    text += `${name}:`;
+    let separator = '';
+    for (let i = 0; i < names.length; i++) {
+      if (names[i] !== name) continue;
+      const value = (rawHeaders[2 * i + 1] as string).trim();
+      text += separator + (FOLDABLE_SPACE.test(value) ? value.replace(/\s+/g, ' ') : value);
+      separator = ',';
+    }
+    text += '\n';
   }
-  return signedHeaders.map((name) => `${name}:${(values.get(name) ?? []).join(',')}\n`).join('');
+  return text;
 }
+
+/** Whitespace that canonicalisation folds into one space: a run, or any but a plain space. */
+const FOLDABLE_SPACE = /\s\s|[^\S ]/;

@@ -1,0 +1,100 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { findSourceMap } from 'node:module';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The parts of a V8 .cpuprofile (as node --cpu-prof writes it) that self time needs. */
+interface CpuProfile {
+  nodes: { id: number; callFrame: CallFrame }[];
+  /** Monotonic clock, µs: the same clock as process.hrtime() on Linux. */
+  startTime: number;
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/** A span of the monotonic clock, µs (process.hrtime.bigint() / 1000). */
+export interface Window {
+  fromUs: number;
+  toUs: number;
+}
+
+/** Now on the clock V8's profiler stamps samples with, µs. */
+export function monotonicUs(): number {
+  return Number(process.hrtime.bigint() / 1000n);
+}
+
+interface CallFrame {
+  functionName: string;
+  url: string;
+  /** 0-based, in the code V8 ran. */
+  lineNumber: number;
+  columnNumber: number;
+}
+
+export interface SelfTime {
+  name: string;
+  /** file:line, relative to the repository where inside it; empty for V8's own entries (GC, program). */
+  location: string;
+  selfMs: number;
+  /** Share of busy time: every sample but (idle). */
+  selfPercent: number;
+}
+
+const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * file:line of a function in the TypeScript source. The profiled node ran code tsx compiled (without line
+ * breaks), so positions go back through tsx's source maps, which this process gets by loading the same module
+ * through tsx itself.
+ */
+async function locationOf(frame: CallFrame): Promise<string> {
+  if (frame.url === '') return '';
+  let line = frame.lineNumber;
+  if (frame.url.startsWith('file://') && frame.url.endsWith('.ts')) {
+    await import(frame.url);
+    const entry = findSourceMap(frame.url)?.findEntry(frame.lineNumber, frame.columnNumber);
+    if (entry !== undefined && 'originalLine' in entry) line = entry.originalLine;
+  }
+  const path = frame.url.startsWith('file://') ? relative(REPO_ROOT, fileURLToPath(frame.url)) : frame.url;
+  // V8 and source maps count lines from 0.
+  return `${path}:${line + 1}`;
+}
+
+/** Self time per function (same name and place summed over call sites) in samples taken within `window`, largest first. */
+export async function selfTimes(profile: CpuProfile, window: Window): Promise<SelfTime[]> {
+  const frameOf = new Map(profile.nodes.map((node) => [node.id, node.callFrame]));
+  const usByNode = new Map<number, number>();
+  let busyUs = 0;
+  let at = profile.startTime;
+  profile.samples.forEach((id, i) => {
+    const us = profile.timeDeltas[i] ?? 0;
+    at += us;
+    if (at < window.fromUs || at > window.toUs || frameOf.get(id)?.functionName === '(idle)') return;
+    busyUs += us;
+    usByNode.set(id, (usByNode.get(id) ?? 0) + us);
+  });
+  const totals = new Map<string, { name: string; location: string; us: number }>();
+  for (const [id, us] of usByNode) {
+    const frame = frameOf.get(id);
+    if (frame === undefined) continue;
+    const location = await locationOf(frame);
+    const name = frame.functionName === '' ? '(anonymous)' : frame.functionName;
+    const key = `${name}\u0000${location}`;
+    const total = totals.get(key) ?? { name, location, us: 0 };
+    total.us += us;
+    totals.set(key, total);
+  }
+  return [...totals.values()]
+    .sort((a, b) => b.us - a.us)
+    .map((t) => ({ name: t.name, location: t.location, selfMs: t.us / 1000, selfPercent: busyUs === 0 ? 0 : (100 * t.us) / busyUs }));
+}
+
+/**
+ * Reads the main thread's profile from `dir`: node writes one per thread (tsx's loader runs in a thread of its
+ * own), named CPU.<date>.<time>.<pid>.<thread id>.<sequence>.cpuprofile, the main thread's id being 0.
+ */
+export async function readProfile(dir: string): Promise<CpuProfile> {
+  const files = (await readdir(dir)).filter((f) => /\.\d+\.0\.\d+\.cpuprofile$/.test(f));
+  if (files.length !== 1) throw new Error(`expected one main-thread .cpuprofile in ${dir}, found ${files.length}`);
+  return JSON.parse(await readFile(join(dir, files[0] as string), 'utf8')) as CpuProfile;
+}

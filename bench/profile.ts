@@ -1,0 +1,85 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnServer } from './child-server.js';
+import { Cleanup } from './cleanup.js';
+import { monotonicUs, readProfile, selfTimes, type Window } from './cpu-profile.js';
+import { RequestCycle, headerSignedPool } from './header-sign.js';
+import { LoadGenerator } from './load.js';
+import { seedObjects } from './objects.js';
+
+/**
+ * Where a signed 1 KiB hit spends Falcon's CPU: one Falcon node run with --cpu-prof in its own process, its
+ * cache primed with the object, then the load of the bench's 1 KiB case with every request signed afresh in its
+ * Authorization header (as the SDKs sign). Prints the top self-time functions of Falcon's process.
+ */
+
+function readNumber(name: string, fallback: number): number {
+  const text = process.env[name]?.trim();
+  if (text === undefined || text === '') return fallback;
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number, got "${text}"`);
+  return value;
+}
+
+const SECONDS = readNumber('PROFILE_SECONDS', 5);
+const CONNECTIONS = readNumber('PROFILE_CONNECTIONS', 32);
+const TOP = readNumber('PROFILE_TOP', 25);
+/** More requests than the run sends at any plausible rate, so none is sent twice. */
+const POOL_SIZE = readNumber('PROFILE_REQUESTS', 100_000);
+const OBJECT = { label: '1 KiB', key: 'obj-1k', size: 1024 } as const;
+
+async function profile(cleanup: Cleanup): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'falcon-profile-'));
+  cleanup.add(() => rm(dir, { recursive: true, force: true }));
+  const upstream = await spawnServer('upstream', './upstream-server.ts', [join(dir, 'upstream')]);
+  cleanup.add(upstream.stop);
+  const [object] = await seedObjects(new URL(upstream.url), dir, [OBJECT]);
+  if (object === undefined) throw new Error('no object seeded');
+  const profileDir = join(dir, 'profile');
+  const falcon = await spawnServer('falcon', './falcon-server.ts', [upstream.url], ['--cpu-prof', `--cpu-prof-dir=${profileDir}`]);
+  let stopped = false;
+  cleanup.add(async () => {
+    if (!stopped) await falcon.stop();
+  });
+
+  const requests = new RequestCycle(headerSignedPool(falcon.url, object.path, POOL_SIZE));
+  const generator = new LoadGenerator(falcon.url, CONNECTIONS);
+  let window: Window;
+  try {
+    const primed = await generator.run(requests, 0.5);
+    if (primed.responses === 0 || primed.non2xx > 0 || primed.errors > 0) {
+      throw new Error(`priming failed: ${primed.responses} responses, ${primed.non2xx} non-2xx, ${primed.errors} errors`);
+    }
+    const fromUs = monotonicUs();
+    const result = await generator.run(requests, SECONDS);
+    window = { fromUs, toUs: monotonicUs() };
+    const rate = result.responses / (result.elapsedMs / 1000);
+    console.log(`${result.responses} signed GETs of ${object.label} in ${(result.elapsedMs / 1000).toFixed(1)} s (${rate.toFixed(0)} req/s, ${CONNECTIONS} connections)`);
+    if (result.non2xx > 0 || result.errors > 0 || result.lengthMismatches > 0) {
+      throw new Error(`the run is invalid: ${result.non2xx} non-2xx, ${result.errors} errors, ${result.lengthMismatches} length mismatches`);
+    }
+  } finally {
+    await generator.close();
+  }
+  stopped = true;
+  await falcon.stop();
+
+  // Only the samples of the measured load count: not startup, not priming.
+  const top = (await selfTimes(await readProfile(profileDir), window)).slice(0, TOP);
+  if (top.length === 0) throw new Error('the profile has no samples from the measured load');
+  console.log(`top ${top.length} self-time functions of Falcon's process during the load (% of its busy time):`);
+  console.log('| self % | self ms | function | file:line |');
+  console.log('|---:|---:|---|---|');
+  for (const t of top) console.log(`| ${t.selfPercent.toFixed(1)} | ${t.selfMs.toFixed(0)} | ${t.name} | ${t.location} |`);
+}
+
+const cleanup = new Cleanup();
+try {
+  await profile(cleanup);
+} catch (err) {
+  console.error('profile failed:', err);
+  process.exitCode = 1;
+} finally {
+  await cleanup.run();
+}
