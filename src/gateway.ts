@@ -334,11 +334,11 @@ export class Gateway {
     let first: AcquiredBlock;
     if (live !== undefined && index === 0) {
       // Taken now: the block stream opens it only once the response is under way.
-      const slice = sliceOf(live, 0, live.bytes);
+      live.taken = true;
       // A response closed before its stream began never reads it.
       if (sink.closed) discardBody(live.stream);
       else sink.once('close', () => discardBody(live.stream));
-      first = { kind: 'live', open: async (from, to) => Readable.from(skipped(slice, from, to), { objectMode: false }) };
+      first = { kind: 'live', open: async (from, to) => Readable.from(slice(live, from, to), { objectMode: false }) };
     } else {
       first = await this.acquire(version, index);
     }
@@ -384,15 +384,26 @@ export class Gateway {
 
   /** Blocks first..last of a version as far as they are cached without a gap, each held. */
   private cachedBlocks(version: Version, first: number, last: number): Array<{ body: ObjectBody; release: () => void }> {
-    const { cache, hotCache } = this.options;
     const held: Array<{ body: ObjectBody; release: () => void }> = [];
     for (let index = first; index <= last; index++) {
-      const body = cache.block(version.objectKey, version.etag, index) ?? hotCache?.block(version.objectKey, version.etag, index);
-      if (body === undefined) break;
-      this.options.onBlockRead?.('hit', cache.hasBlock(version.objectKey, version.etag, index) ? 'main' : 'hot');
-      held.push({ body, release: body.hold() });
+      const block = this.cachedBlock(version, index);
+      if (block === undefined) break;
+      held.push(block);
     }
     return held;
+  }
+
+  /** Block `index` of a version from the main or the hot cache, held, if either has it. */
+  private cachedBlock(version: Version, index: number): Extract<AcquiredBlock, { kind: 'memory' }> | undefined {
+    const { cache, hotCache } = this.options;
+    for (const [tier, name] of [[cache, 'main'], [hotCache, 'hot']] as const) {
+      const body = tier?.block(version.objectKey, version.etag, index);
+      if (body !== undefined) {
+        this.options.onBlockRead?.('hit', name);
+        return { kind: 'memory', body, fill: undefined, release: body.hold() };
+      }
+    }
+    return undefined;
   }
 
   /**
@@ -559,20 +570,17 @@ export class Gateway {
    */
   private async acquire(version: Version, index: number): Promise<AcquiredBlock> {
     const { cache, hotCache, layout, budget } = this.options;
-    for (const [tier, name] of [[cache, 'main'], [hotCache, 'hot']] as const) {
-      const body = tier?.block(version.objectKey, version.etag, index);
-      if (body !== undefined) {
-        this.options.onBlockRead?.('hit', name);
-        return { kind: 'memory', body, fill: undefined, release: body.hold() };
-      }
-    }
+    const cached = this.cachedBlock(version, index);
+    if (cached !== undefined) return cached;
     const owner = version.asOwner ? undefined : this.blockOwner(version, index);
     const fillKey = `${version.etag}\u0000${index}`;
     const inflight =
       this.blockFills.get(version.objectKey)?.get(fillKey) ?? (version.asOwner ? undefined : this.blockFillsFromPeers.get(version.objectKey)?.get(fillKey));
+    // Blocks this node owns are kept in the main tier, copies of others' in the hot one.
     const tier = owner === undefined ? cache : hotCache;
+    const tierName = owner === undefined ? 'main' : 'hot';
     if (inflight !== undefined) {
-      this.options.onBlockRead?.('coalesced', tier === hotCache ? 'hot' : 'main');
+      this.options.onBlockRead?.('coalesced', tierName);
       const fill = await inflight.fill;
       const release = fill.body.hold();
       if (!fill.body.recycled) return { kind: 'memory', body: fill.body, fill, release };
@@ -584,10 +592,10 @@ export class Gateway {
     const end = start + layout.length(index, version.size);
     const reserved = ObjectBody.reserve(end - start, budget);
     if (reserved === undefined) {
-      this.options.onBlockRead?.('bypass', tier === hotCache ? 'hot' : 'main');
+      this.options.onBlockRead?.('bypass', tierName);
       return { kind: 'live', open: (from, to) => this.fetchRange(version, start + from, start + to) };
     }
-    this.options.onBlockRead?.(owner === undefined ? 'miss' : 'peer', tier === hotCache ? 'hot' : 'main');
+    this.options.onBlockRead?.(owner === undefined ? 'miss' : 'peer', tierName);
     const tracked = this.trackFill(version, index, owner !== undefined, tier, false);
     const filling = this.startBlockFill(version, index, owner, reserved, tracked.keep);
     tracked.started(filling);
@@ -693,8 +701,7 @@ export class Gateway {
 
   /** The body of a ranged answer if it is bytes [start, end) of the version; otherwise the version is gone. */
   private validated(version: Version, start: number, end: number, response: UpstreamResponse): Readable {
-    const meta = { etag: version.etag, size: version.size } as ObjectMeta;
-    if (isRangeOf(meta, start, end, response)) return response.body;
+    if (isRangeOf(version, start, end, response)) return response.body;
     discardBody(response.body);
     if (response.statusCode >= 500 || response.statusCode === 403 || response.statusCode === 429) {
       throw new S3Error(response.statusCode === 403 ? 'AccessDenied' : 'ServiceUnavailable', {
@@ -775,17 +782,3 @@ async function* concatenated(first: AsyncGenerator<Buffer>, rest: (() => Promise
   }
 }
 
-/** Bytes [from, to) of a stream of bytes counted from 0. */
-async function* skipped(source: AsyncGenerator<Buffer>, from: number, to: number): AsyncGenerator<Buffer> {
-  let position = 0;
-  try {
-    for await (const buf of source) {
-      const chunkEnd = position + buf.length;
-      if (chunkEnd > from && position < to) yield buf.subarray(Math.max(0, from - position), Math.min(buf.length, to - position));
-      position = chunkEnd;
-      if (position >= to) break;
-    }
-  } finally {
-    await source.return(undefined);
-  }
-}

@@ -21,7 +21,7 @@ export function parseContentRange(value: string | undefined): ContentRange | und
  * upstream may ignore If-Match, so the ETag and the size are checked here as well: two versions must
  * never be stitched together.
  */
-export function isRangeOf(meta: ObjectMeta, first: number, endExclusive: number, response: UpstreamResponse): boolean {
+export function isRangeOf(meta: Pick<ObjectMeta, 'etag' | 'size'>, first: number, endExclusive: number, response: UpstreamResponse): boolean {
   if (response.statusCode !== 206) return false;
   if (!sameEtag(headerValue(response.headers, 'etag'), meta.etag)) return false;
   const range = parseContentRange(headerValue(response.headers, 'content-range'));
