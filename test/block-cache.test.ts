@@ -104,6 +104,21 @@ function fetchedBlocks(stored: Stored, { firstUnpinned = false } = {}): number[]
     .sort((a, b) => a - b);
 }
 
+/**
+ * Waits until the node's cache holds `entries` entries (metadata and blocks). A fill goes on reading
+ * its whole block after the readers that wanted only part of it have their bytes, so the last answer
+ * of a ranged read can come before every block it touched is cached.
+ */
+async function untilCachedEntries(entries: number): Promise<void> {
+  let seen: number | undefined;
+  for (let waited = 0; seen !== entries; waited += 10) {
+    if (waited > 5000) throw new Error(`gave up waiting for ${entries} cache entries (last seen ${seen})`);
+    if (seen !== undefined) await sleep(10);
+    const status = (await (await fetch(`${h.falcon.url}/_falcon/status`)).json()) as { cache: { entries: number } };
+    seen = status.cache.entries;
+  }
+}
+
 /** Indexes of the blocks holding bytes `first`..`last` (inclusive). */
 function blocksCovering(first: number, last: number): number[] {
   const blocks: number[] = [];
@@ -283,6 +298,7 @@ describe('ranged GETs fetch only the blocks they need', () => {
     const stored = await seed(SIZE);
     assertRange(await send(stored.key, { range: 'bytes=1048000-3146000' }), stored, 1048000, 3146000);
     assert.deepEqual(fetchedBlocks(stored), [0, 1, 2, 3]);
+    await untilCachedEntries(1 + 4);
     h.front.reset();
     for (const [first, last] of [
       [10, 20],
@@ -557,6 +573,7 @@ describe('reads of a few ranges of a large object', () => {
     assert.equal(h.front.count('HEAD', objectPath(stored.key)), 1);
     assert.ok(h.front.bytesRelayed - relayedBefore <= covering.length * BLOCK);
 
+    await untilCachedEntries(1 + covering.length);
     h.front.reset();
     for (const answer of await readAll()) assert.equal(answer.headers.get('x-cache'), 'HIT');
     assert.equal(upstreamRequests(), 0, 'the second pass reaches no upstream');
