@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { SERVER_CPU, pinnedCommand } from './pinning.js';
 import { parseReadyLine, type ReadyLine } from './shared.js';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -17,11 +18,20 @@ export interface ServerProcess {
 
 /**
  * Runs a bench server script under tsx in its own process and waits for the port it reports. `nodeFlags` go to
- * node itself (e.g. --cpu-prof).
+ * node itself (e.g. --cpu-prof). Measured servers run on the server core (see pinning.ts); the upstream, which
+ * only matters where Falcon reads from it, is left to the scheduler.
  */
-export async function spawnServer(name: string, script: string, args: readonly string[], nodeFlags: readonly string[] = []): Promise<ServerProcess> {
+export async function spawnServer(
+  name: string,
+  script: string,
+  args: readonly string[],
+  nodeFlags: readonly string[] = [],
+  { pinned = true }: { pinned?: boolean } = {},
+): Promise<ServerProcess> {
   const scriptPath = fileURLToPath(new URL(script, import.meta.url));
-  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', scriptPath, ...args], {
+  const nodeArgs = [...nodeFlags, '--import', 'tsx', scriptPath, ...args];
+  const [command, commandArgs] = pinned ? pinnedCommand(process.execPath, nodeArgs, SERVER_CPU) : [process.execPath, nodeArgs];
+  const child = spawn(command, commandArgs, {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 
 /** The parts of a V8 .cpuprofile (as node --cpu-prof writes it) that self time needs. */
 interface CpuProfile {
-  nodes: { id: number; callFrame: CallFrame }[];
+  nodes: { id: number; callFrame: CallFrame; children?: number[] }[];
   /** Monotonic clock, µs: the same clock as process.hrtime() on Linux. */
   startTime: number;
   samples: number[];
@@ -41,6 +41,7 @@ export interface SelfTime {
 }
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+const SOURCE_ROOT = new URL('../src/', import.meta.url).href;
 
 /**
  * file:line of a function in the TypeScript source. The profiled node ran code tsx compiled (without line
@@ -50,7 +51,8 @@ const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 async function locationOf(frame: CallFrame): Promise<string> {
   if (frame.url === '') return '';
   let line = frame.lineNumber;
-  if (frame.url.startsWith('file://') && frame.url.endsWith('.ts')) {
+  // Only Falcon's modules are loaded here: the bench's server scripts start servers when imported.
+  if (frame.url.startsWith(SOURCE_ROOT) && frame.url.endsWith('.ts')) {
     await import(frame.url);
     const entry = findSourceMap(frame.url)?.findEntry(frame.lineNumber, frame.columnNumber);
     if (entry !== undefined && 'originalLine' in entry) line = entry.originalLine;
@@ -87,6 +89,47 @@ export async function selfTimes(profile: CpuProfile, window: Window): Promise<Se
   return [...totals.values()]
     .sort((a, b) => b.us - a.us)
     .map((t) => ({ name: t.name, location: t.location, selfMs: t.us / 1000, selfPercent: busyUs === 0 ? 0 : (100 * t.us) / busyUs }));
+}
+
+/**
+ * Total time (the function and everything it called) of Falcon's own functions in samples within `window`,
+ * as a share of busy time, largest first: where a request's time goes, stage by stage.
+ */
+export async function totalTimes(profile: CpuProfile, window: Window): Promise<SelfTime[]> {
+  const parentOf = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parentOf.set(child, node.id);
+  const frameOf = new Map(profile.nodes.map((node) => [node.id, node.callFrame]));
+  const totals = new Map<string, { frame: CallFrame; us: number }>();
+  let busyUs = 0;
+  let at = profile.startTime;
+  profile.samples.forEach((id, i) => {
+    const us = profile.timeDeltas[i] ?? 0;
+    at += us;
+    if (at < window.fromUs || at > window.toUs || frameOf.get(id)?.functionName === '(idle)') return;
+    busyUs += us;
+    // A recursive function counts once per sample.
+    const seen = new Set<string>();
+    for (let node: number | undefined = id; node !== undefined; node = parentOf.get(node)) {
+      const frame = frameOf.get(node);
+      if (frame === undefined || !frame.url.startsWith(SOURCE_ROOT)) continue;
+      const key = `${frame.functionName}\u0000${frame.url}\u0000${frame.lineNumber}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const total = totals.get(key) ?? { frame, us: 0 };
+      total.us += us;
+      totals.set(key, total);
+    }
+  });
+  const result: SelfTime[] = [];
+  for (const { frame, us } of totals.values()) {
+    result.push({
+      name: frame.functionName === '' ? '(anonymous)' : frame.functionName,
+      location: await locationOf(frame),
+      selfMs: us / 1000,
+      selfPercent: busyUs === 0 ? 0 : (100 * us) / busyUs,
+    });
+  }
+  return result.sort((a, b) => b.selfMs - a.selfMs);
 }
 
 /**

@@ -1,5 +1,6 @@
 import { type LoadResult, LoadGenerator, type TargetSource } from './load.js';
 import { type SeededObject, sha256 } from './objects.js';
+import { fetchArguments } from './request-modes.js';
 import { type BenchServer, type RequestTargets, requestTarget, requestTargets, withBadSignature } from './presign.js';
 import { machineBusyMs, processCpuMs } from './process-cpu.js';
 
@@ -75,8 +76,8 @@ export interface FetchedObject {
 
 const COMPARED_HEADERS = ['content-type', 'etag', 'content-length'] as const;
 
-export async function fetchObject(url: string): Promise<FetchedObject> {
-  const response = await fetch(url);
+export async function fetchObject(url: string, init: RequestInit = {}): Promise<FetchedObject> {
+  const response = await fetch(url, init);
   const body = new Uint8Array(await response.arrayBuffer());
   return { status: response.status, headers: response.headers, sha256: sha256(body) };
 }
@@ -141,6 +142,25 @@ export async function verifyPair(falcon: BenchServer, bare: BenchServer, object:
     authProblems(falcon, object),
   ]);
   const problems = [...objectProblems(falcon.name, object, viaFalcon), ...objectProblems(bare.name, object, viaBare), ...auth];
+  const cacheStatus = viaFalcon.headers.get('x-cache');
+  if (cacheStatus !== 'HIT') problems.push(`${falcon.name} ${object.path}: x-cache is ${JSON.stringify(cacheStatus)}, expected "HIT"`);
+  if (problems.length > 0) throw new Error(`verification failed:\n  ${problems.join('\n  ')}`);
+}
+
+/**
+ * One request of each source (the next it would send) must get the seeded object: the request form a case
+ * measures is accepted by Falcon, and from its cache.
+ */
+export async function verifyRequests(
+  [falcon, falconSource]: [BenchServer, TargetSource],
+  [bare, bareSource]: [BenchServer, TargetSource],
+  object: SeededObject,
+): Promise<void> {
+  const [viaFalcon, viaBare] = await Promise.all([
+    fetchObject(...fetchArguments(falcon.url, falconSource.next())),
+    fetchObject(...fetchArguments(bare.url, bareSource.next())),
+  ]);
+  const problems = [...objectProblems(falcon.name, object, viaFalcon), ...objectProblems(bare.name, object, viaBare)];
   const cacheStatus = viaFalcon.headers.get('x-cache');
   if (cacheStatus !== 'HIT') problems.push(`${falcon.name} ${object.path}: x-cache is ${JSON.stringify(cacheStatus)}, expected "HIT"`);
   if (problems.length > 0) throw new Error(`verification failed:\n  ${problems.join('\n  ')}`);

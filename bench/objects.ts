@@ -16,7 +16,9 @@ export interface ObjectSpec {
 
 export const OBJECT_SPECS = [
   { label: '1 KiB', key: 'obj-1k', size: KIB },
+  { label: '64 KiB', key: 'obj-64k', size: 64 * KIB },
   { label: '1 MiB', key: 'obj-1m', size: KIB * KIB },
+  { label: '16 MiB', key: 'obj-16m', size: 16 * KIB * KIB },
 ] as const satisfies readonly ObjectSpec[];
 
 export interface SeededObject extends ServedObject {

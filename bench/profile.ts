@@ -1,11 +1,12 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnServer } from './child-server.js';
+import { type ServerProcess, spawnServer } from './child-server.js';
 import { Cleanup } from './cleanup.js';
-import { monotonicUs, readProfile, selfTimes, type Window } from './cpu-profile.js';
+import { monotonicUs, readProfile, selfTimes, totalTimes, type Window } from './cpu-profile.js';
 import { RequestCycle, headerSignedPool } from './header-sign.js';
 import { LoadGenerator } from './load.js';
+import { pinClient } from './pinning.js';
 import { seedObjects } from './objects.js';
 
 /**
@@ -28,16 +29,33 @@ const TOP = readNumber('PROFILE_TOP', 25);
 /** More requests than the run sends at any plausible rate, so none is sent twice. */
 const POOL_SIZE = readNumber('PROFILE_REQUESTS', 100_000);
 const OBJECT = { label: '1 KiB', key: 'obj-1k', size: 1024 } as const;
+/** PROFILE_SERVER=bare profiles the bare node:http server the bench compares with, under the same load. */
+const SERVER = readServer();
+
+function readServer(): 'falcon' | 'bare' {
+  const text = process.env.PROFILE_SERVER?.trim() ?? '';
+  if (text === '' || text === 'falcon') return 'falcon';
+  if (text === 'bare') return 'bare';
+  throw new Error(`PROFILE_SERVER must be falcon or bare, got "${text}"`);
+}
 
 async function profile(cleanup: Cleanup): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'falcon-profile-'));
   cleanup.add(() => rm(dir, { recursive: true, force: true }));
-  const upstream = await spawnServer('upstream', './upstream-server.ts', [join(dir, 'upstream')]);
+  const upstream = await spawnServer('upstream', './upstream-server.ts', [join(dir, 'upstream')], [], { pinned: false });
   cleanup.add(upstream.stop);
   const [object] = await seedObjects(new URL(upstream.url), dir, [OBJECT]);
   if (object === undefined) throw new Error('no object seeded');
   const profileDir = join(dir, 'profile');
-  const falcon = await spawnServer('falcon', './falcon-server.ts', [upstream.url], ['--cpu-prof', `--cpu-prof-dir=${profileDir}`]);
+  const profileFlags = ['--cpu-prof', `--cpu-prof-dir=${profileDir}`];
+  let falcon: ServerProcess;
+  if (SERVER === 'falcon') {
+    falcon = await spawnServer('falcon', './falcon-server.ts', [upstream.url], profileFlags);
+  } else {
+    const manifest = join(dir, 'manifest.json');
+    await writeFile(manifest, JSON.stringify([object]));
+    falcon = await spawnServer('bare', './bare-server.ts', [manifest], profileFlags);
+  }
   let stopped = false;
   cleanup.add(async () => {
     if (!stopped) await falcon.stop();
@@ -46,6 +64,7 @@ async function profile(cleanup: Cleanup): Promise<void> {
   const requests = new RequestCycle(headerSignedPool(falcon.url, object.path, POOL_SIZE));
   const generator = new LoadGenerator(falcon.url, CONNECTIONS);
   let window: Window;
+  let responses = 0;
   try {
     const primed = await generator.run(requests, 0.5);
     if (primed.responses === 0 || primed.non2xx > 0 || primed.errors > 0) {
@@ -54,6 +73,7 @@ async function profile(cleanup: Cleanup): Promise<void> {
     const fromUs = monotonicUs();
     const result = await generator.run(requests, SECONDS);
     window = { fromUs, toUs: monotonicUs() };
+    responses = result.responses;
     const rate = result.responses / (result.elapsedMs / 1000);
     console.log(`${result.responses} signed GETs of ${object.label} in ${(result.elapsedMs / 1000).toFixed(1)} s (${rate.toFixed(0)} req/s, ${CONNECTIONS} connections)`);
     if (result.non2xx > 0 || result.errors > 0 || result.lengthMismatches > 0) {
@@ -66,16 +86,27 @@ async function profile(cleanup: Cleanup): Promise<void> {
   await falcon.stop();
 
   // Only the samples of the measured load count: not startup, not priming.
-  const top = (await selfTimes(await readProfile(profileDir), window)).slice(0, TOP);
+  const profiled = await readProfile(profileDir);
+  const all = await selfTimes(profiled, window);
+  const top = all.slice(0, TOP);
   if (top.length === 0) throw new Error('the profile has no samples from the measured load');
-  console.log(`top ${top.length} self-time functions of Falcon's process during the load (% of its busy time):`);
+  const busyMs = all.reduce((sum, t) => sum + t.selfMs, 0);
+  console.log(`busy ${busyMs.toFixed(0)} ms: ${((busyMs * 1000) / responses).toFixed(1)} µs per request (profiling included)`);
+  console.log(`top ${top.length} self-time functions of the ${SERVER} server's process during the load (% of its busy time):`);
   console.log('| self % | self ms | function | file:line |');
   console.log('|---:|---:|---|---|');
   for (const t of top) console.log(`| ${t.selfPercent.toFixed(1)} | ${t.selfMs.toFixed(0)} | ${t.name} | ${t.location} |`);
+  const totals = (await totalTimes(profiled, window)).slice(0, TOP);
+  if (totals.length === 0) return;
+  console.log(`\ntop ${totals.length} of Falcon's functions by total time (with what they call, % of busy time):`);
+  console.log('| total % | total ms | function | file:line |');
+  console.log('|---:|---:|---|---|');
+  for (const t of totals) console.log(`| ${t.selfPercent.toFixed(1)} | ${t.selfMs.toFixed(0)} | ${t.name} | ${t.location} |`);
 }
 
 const cleanup = new Cleanup();
 try {
+  pinClient();
   await profile(cleanup);
 } catch (err) {
   console.error('profile failed:', err);

@@ -129,7 +129,7 @@ export function ratioTable(ratios: readonly Ratio[]): string {
       `${r.medianRatio.toFixed(2)}x`,
       `${r.falconMedianRequestsPerSec.toFixed(0)} / ${r.bareMedianRequestsPerSec.toFixed(0)}`,
       r.medianPerServerCpuRatio === null ? 'n/a' : `${r.medianPerServerCpuRatio.toFixed(2)}x`,
-      `>= ${r.target.toFixed(1)}x`,
+      `>= ${r.target.toFixed(2)}x`,
       r.met ? 'yes' : 'NO',
       r.clientBoundRounds > 0 ? `client-bound in ${r.clientBoundRounds}/${r.rounds.length} rounds` : '',
     ]),

@@ -16,8 +16,12 @@ import {
   prime,
   targetOf,
   verifyPair,
+  verifyRequests,
   warmCache,
 } from './measure.js';
+import type { TargetSource } from './load.js';
+import { type RequestMode, requestSource } from './request-modes.js';
+import { pinClient } from './pinning.js';
 import { OBJECT_SPECS, type SeededObject, seedObjects } from './objects.js';
 import { type BenchServer, UNIQUE_SIGNATURE_URLS, falconMemoEntries, withTargets } from './presign.js';
 import {
@@ -37,14 +41,42 @@ import { BENCH_BUCKET, type ServedObject } from './shared.js';
 
 interface BenchCase {
   key: (typeof OBJECT_SPECS)[number]['key'];
+  mode: RequestMode;
   connections: number;
   /** Minimum Falcon/bare req/s ratio. */
   target: number;
 }
 
+/** Every case runs 64 connections: enough to keep both servers busy, and the load p99 latencies are reported under. */
+const CONNECTIONS = 64;
+
 const CASES: readonly BenchCase[] = [
-  { key: 'obj-1k', connections: 32, target: 0.5 },
-  { key: 'obj-1m', connections: 8, target: 0.7 },
+  { key: 'obj-1k', mode: 'header-signed', connections: CONNECTIONS, target: 0.8 },
+  { key: 'obj-1k', mode: 'presigned', connections: CONNECTIONS, target: 0.85 },
+  { key: 'obj-1k', mode: 'unsigned', connections: CONNECTIONS, target: 0.9 },
+  { key: 'obj-64k', mode: 'header-signed', connections: CONNECTIONS, target: 0.85 },
+  { key: 'obj-1m', mode: 'header-signed', connections: CONNECTIONS, target: 0.95 },
+  { key: 'obj-16m', mode: 'header-signed', connections: CONNECTIONS, target: 0.95 },
+];
+
+/** BENCH_ONLY=<text> runs only the single-node cases whose label contains it, e.g. "1 KiB" or "unsigned". */
+function selectedCases(env: NodeJS.ProcessEnv): readonly BenchCase[] {
+  const only = env.BENCH_ONLY?.trim() ?? '';
+  if (only === '') return CASES;
+  const selected = CASES.filter((c) => caseLabel(c).includes(only));
+  if (selected.length === 0) throw new Error(`BENCH_ONLY="${only}" matches no case of: ${CASES.map(caseLabel).join(', ')}`);
+  return selected;
+}
+
+function caseLabel(benchCase: BenchCase): string {
+  const spec = OBJECT_SPECS.find((s) => s.key === benchCase.key);
+  return `${spec?.label ?? benchCase.key} ${benchCase.mode}`;
+}
+
+/** The cluster cases: presigned GETs of the 1 KiB and 1 MiB objects through a 3-node cluster. */
+const CLUSTER_CASES: readonly BenchCase[] = [
+  { key: 'obj-1k', mode: 'presigned', connections: 32, target: 0 },
+  { key: 'obj-1m', mode: 'presigned', connections: 8, target: 0 },
 ];
 
 const RESULTS_FILE = fileURLToPath(new URL('./results/latest.json', import.meta.url));
@@ -54,7 +86,10 @@ const UNIQUE_SIGNATURES_RESULTS_FILE = fileURLToPath(new URL('./results/latest-u
 const LARGE_OBJECT_RESULTS_FILE = fileURLToPath(new URL('./results/latest-large-object.json', import.meta.url));
 
 interface Servers {
+  /** Client authentication on, as users run it. */
   falcon: BenchServer;
+  /** The same node with --anonymous, for the unsigned case. */
+  falconUnsigned: BenchServer;
   bare: BenchServer;
 }
 
@@ -132,9 +167,15 @@ async function startServers(
   await writeFile(manifest, JSON.stringify(objects));
   const falcon = await spawnServer('falcon', './falcon-server.ts', [upstream.origin]);
   cleanup.add(falcon.stop);
+  const falconUnsigned = await spawnServer('falcon', './falcon-server.ts', [upstream.origin, '--anonymous']);
+  cleanup.add(falconUnsigned.stop);
   const bare = await spawnServer('bare', './bare-server.ts', [manifest]);
   cleanup.add(bare.stop);
-  return { falcon: await withTargets(falcon, objects, urlsPerObject), bare: await withTargets(bare, objects, urlsPerObject) };
+  return {
+    falcon: await withTargets(falcon, objects, urlsPerObject),
+    falconUnsigned: await withTargets(falconUnsigned, objects, urlsPerObject),
+    bare: await withTargets(bare, objects, urlsPerObject),
+  };
 }
 
 function objectFor(objects: readonly SeededObject[], benchCase: BenchCase): SeededObject {
@@ -148,9 +189,29 @@ interface CaseResult {
   ratio: Ratio;
 }
 
+/** The Falcon node a case measures, and the requests each server gets (bare ignores their authentication). */
+interface CaseServers {
+  falcon: BenchServer;
+  bare: BenchServer;
+  falconSource: TargetSource;
+  bareSource: TargetSource;
+}
+
+function caseServers(servers: Servers, object: SeededObject, mode: RequestMode): CaseServers {
+  const falcon = mode === 'unsigned' ? servers.falconUnsigned : servers.falcon;
+  return {
+    falcon,
+    bare: servers.bare,
+    falconSource: requestSource(falcon, object, mode),
+    bareSource: requestSource(servers.bare, object, mode),
+  };
+}
+
 /** Falcon first in odd rounds, bare first in even ones, so drift over the run does not favour either server. */
-function roundOrder(servers: Servers, round: number): [BenchServer, BenchServer] {
-  return round % 2 === 1 ? [servers.falcon, servers.bare] : [servers.bare, servers.falcon];
+function roundOrder(servers: CaseServers, round: number): [[BenchServer, TargetSource], [BenchServer, TargetSource]] {
+  const falcon: [BenchServer, TargetSource] = [servers.falcon, servers.falconSource];
+  const bare: [BenchServer, TargetSource] = [servers.bare, servers.bareSource];
+  return round % 2 === 1 ? [falcon, bare] : [bare, falcon];
 }
 
 interface RoundResult {
@@ -160,15 +221,15 @@ interface RoundResult {
 }
 
 async function runRound(
-  servers: Servers,
+  servers: CaseServers,
   object: SeededObject,
   benchCase: BenchCase,
   settings: BenchSettings,
   round: number,
 ): Promise<RoundResult> {
-  const [first, second] = roundOrder(servers, round);
-  const firstRun = await measure(targetOf(first), object, benchCase.connections, settings, round);
-  const secondRun = await measure(targetOf(second), object, benchCase.connections, settings, round);
+  const [[first, firstSource], [second, secondSource]] = roundOrder(servers, round);
+  const firstRun = await measure(targetOf(first), object, benchCase.connections, settings, round, firstSource);
+  const secondRun = await measure(targetOf(second), object, benchCase.connections, settings, round, secondSource);
   return first === servers.falcon
     ? { falcon: firstRun, bare: secondRun, first }
     : { falcon: secondRun, bare: firstRun, first };
@@ -182,20 +243,26 @@ function describeRound(object: SeededObject, rounds: number, r: RoundRatio): str
 }
 
 async function runCase(
-  servers: Servers,
-  object: SeededObject,
+  allServers: Servers,
+  seeded: SeededObject,
   benchCase: BenchCase,
   settings: BenchSettings,
 ): Promise<CaseResult> {
-  await verifyPair(servers.falcon, servers.bare, object);
+  // Measurements and ratios are labelled with the object and how its requests authenticate.
+  const object = { ...seeded, label: caseLabel(benchCase) };
+  const servers = caseServers(allServers, seeded, benchCase.mode);
+  const verify = async (): Promise<void> => {
+    await verifyPair(allServers.falcon, allServers.bare, seeded);
+    await verifyRequests([servers.falcon, servers.falconSource], [servers.bare, servers.bareSource], seeded);
+  };
+  await verify();
   console.error(
     `measuring ${object.label} with ${benchCase.connections} connections: ${settings.primeSeconds}s priming, then ` +
       `${settings.rounds} rounds of ${settings.warmupSeconds}s warm-up + ${settings.seconds}s per server...`,
   );
   if (settings.primeSeconds > 0) {
-    for (const server of [servers.falcon, servers.bare]) {
-      await prime(server, object, benchCase.connections, settings.primeSeconds);
-    }
+    await prime(servers.falcon, object, benchCase.connections, settings.primeSeconds, servers.falconSource);
+    await prime(servers.bare, object, benchCase.connections, settings.primeSeconds, servers.bareSource);
   }
   const measurements: Measurement[] = [];
   const rounds: RoundRatio[] = [];
@@ -206,7 +273,7 @@ async function runCase(
     rounds.push(ratio);
     measurements.push(result.falcon, result.bare);
   }
-  await verifyPair(servers.falcon, servers.bare, object);
+  await verify();
   return { measurements, ratio: ratioFor(object.label, benchCase.target, rounds) };
 }
 
@@ -225,7 +292,7 @@ async function runSingleNodeCases(
   settings: BenchSettings,
 ): Promise<SingleNodeResults> {
   const results: SingleNodeResults = { measurements: [], ratios: [] };
-  for (const benchCase of CASES) {
+  for (const benchCase of selectedCases(process.env)) {
     const result = await runCase(servers, objectFor(objects, benchCase), benchCase, settings);
     results.measurements.push(...result.measurements);
     results.ratios.push(result.ratio);
@@ -246,7 +313,7 @@ async function runClusterCases(
 ): Promise<ClusterBenchOutput> {
   console.error('starting two 3-node Falcon clusters (default hot cache, and --hot-cache-size 0)...');
   const clusters = await startClusters(upstream, objects, urlsPerObject, cleanup);
-  const cases = CASES.map((benchCase) => ({ benchCase, object: objectFor(objects, benchCase) }));
+  const cases = CLUSTER_CASES.map((benchCase) => ({ benchCase, object: objectFor(objects, benchCase) }));
   const output = await benchClusters({ single: falcon, clusters, cases, settings });
   const { measurements, ratios } = output.results;
   console.log(`\n${measurementTable(measurements)}\n\n${clusterRatioTable(ratios)}\n`);
@@ -283,6 +350,7 @@ async function benchSmallObjects(
   const objects = await seedObjects(upstream, dir, OBJECT_SPECS);
   const servers = await startServers(dir, upstream, objects, urlsPerObject, cleanup);
   await warmCache(servers.falcon, objects);
+  await warmCache(servers.falconUnsigned, objects);
   const single = await runSingleNodeCases(servers, objects, settings.single);
   const cluster =
     settings.cluster === undefined
@@ -293,7 +361,7 @@ async function benchSmallObjects(
 }
 
 async function startUpstream(dir: string, cleanup: Cleanup): Promise<ServerProcess> {
-  const upstream = await spawnServer('upstream', './upstream-server.ts', [join(dir, 'upstream')]);
+  const upstream = await spawnServer('upstream', './upstream-server.ts', [join(dir, 'upstream')], [], { pinned: false });
   cleanup.add(upstream.stop);
   return upstream;
 }
@@ -333,6 +401,7 @@ async function main(): Promise<void> {
     });
   }
   try {
+    pinClient();
     await bench(readSettings(process.env), cleanup);
   } finally {
     await cleanup.run();
