@@ -1,8 +1,9 @@
+import { spawnFalcon } from './falcon-build.js';
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:net';
 import { objectKey } from '../src/cache/object-cache.js';
 import { RendezvousRing } from '../src/cluster/ring.js';
-import { type ServerProcess, spawnServer } from './child-server.js';
+import type { ServerProcess } from './child-server.js';
 import { type BenchServer, withTargets } from './presign.js';
 import type { ServedObject } from './shared.js';
 
@@ -45,7 +46,7 @@ async function freePorts(count: number): Promise<number[]> {
 
 async function spawnNodes(name: string, args: readonly (readonly string[])[]): Promise<ServerProcess[]> {
   const started = await Promise.allSettled(
-    args.map((nodeArgs, index) => spawnServer(`${name} node ${index}`, './falcon-server.ts', nodeArgs)),
+    args.map((nodeArgs, index) => spawnFalcon(`${name} node ${index}`, nodeArgs)),
   );
   const nodes = started.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
   const failed = started.find((result): result is PromiseRejectedResult => result.status === 'rejected');

@@ -1,8 +1,14 @@
+import { pathToFileURL } from 'node:url';
 import { pino } from 'pino';
-import { parseConfig } from '../src/config.js';
-import { startGateway } from '../src/server.js';
-import { LOCAL_UPSTREAM_CREDENTIALS } from '../src/upstream/local-upstream.js';
+import { BUILD_ENV } from './falcon-build.js';
 import { announceReady, BENCH_CLIENT_KEY } from './shared.js';
+
+/** Falcon's modules: from the compiled build the bench made (see falcon-build.ts), or from source. */
+const build = process.env[BUILD_ENV];
+const modules = build === undefined ? new URL('../src/', import.meta.url).href : `${pathToFileURL(build).href}/`;
+const { parseConfig } = (await import(`${modules}config.js`)) as typeof import('../src/config.js');
+const { startGateway } = (await import(`${modules}server.js`)) as typeof import('../src/server.js');
+const { LOCAL_UPSTREAM_CREDENTIALS } = (await import(`${modules}upstream/local-upstream.js`)) as typeof import('../src/upstream/local-upstream.js');
 
 /**
  * One Falcon node, logging off, reading from `upstream-endpoint`. Any further arguments are Falcon flags

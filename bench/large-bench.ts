@@ -1,3 +1,4 @@
+import { spawnFalcon } from './falcon-build.js';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -81,7 +82,7 @@ interface Subjects {
 }
 
 async function startFalcon(name: string, upstreamUrl: string, object: SeededObject, urlsPerObject: number, cleanup: Cleanup): Promise<BenchServer> {
-  const falcon = await spawnServer(name, './falcon-server.ts', [upstreamUrl, ...LARGE_FALCON_FLAGS]);
+  const falcon = await spawnFalcon(name, [upstreamUrl, ...LARGE_FALCON_FLAGS]);
   cleanup.add(falcon.stop);
   return withTargets(falcon, [object], urlsPerObject);
 }

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ServerProcess, spawnServer } from './child-server.js';
 import { Cleanup } from './cleanup.js';
+import { spawnFalcon, useCompiledFalcon } from './falcon-build.js';
 import { monotonicUs, readProfile, selfTimes, totalTimes, type Window } from './cpu-profile.js';
 import { RequestCycle, headerSignedPool } from './header-sign.js';
 import { LoadGenerator } from './load.js';
@@ -29,6 +30,8 @@ const TOP = readNumber('PROFILE_TOP', 25);
 /** More requests than the run sends at any plausible rate, so none is sent twice. */
 const POOL_SIZE = readNumber('PROFILE_REQUESTS', 100_000);
 const OBJECT = { label: '1 KiB', key: 'obj-1k', size: 1024 } as const;
+/** PROFILE_UNSIGNED=1 sends plain GETs (to a node run with --anonymous): the cost of everything but verification. */
+const UNSIGNED = process.env.PROFILE_UNSIGNED?.trim() === '1';
 /** PROFILE_SERVER=bare profiles the bare node:http server the bench compares with, under the same load. */
 const SERVER = readServer();
 
@@ -42,6 +45,7 @@ function readServer(): 'falcon' | 'bare' {
 async function profile(cleanup: Cleanup): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'falcon-profile-'));
   cleanup.add(() => rm(dir, { recursive: true, force: true }));
+  await useCompiledFalcon(cleanup);
   const upstream = await spawnServer('upstream', './upstream-server.ts', [join(dir, 'upstream')], [], { pinned: false });
   cleanup.add(upstream.stop);
   const [object] = await seedObjects(new URL(upstream.url), dir, [OBJECT]);
@@ -50,7 +54,7 @@ async function profile(cleanup: Cleanup): Promise<void> {
   const profileFlags = ['--cpu-prof', `--cpu-prof-dir=${profileDir}`];
   let falcon: ServerProcess;
   if (SERVER === 'falcon') {
-    falcon = await spawnServer('falcon', './falcon-server.ts', [upstream.url], profileFlags);
+    falcon = await spawnFalcon('falcon', [upstream.url, ...(UNSIGNED ? ['--anonymous'] : [])], profileFlags);
   } else {
     const manifest = join(dir, 'manifest.json');
     await writeFile(manifest, JSON.stringify([object]));
@@ -61,7 +65,7 @@ async function profile(cleanup: Cleanup): Promise<void> {
     if (!stopped) await falcon.stop();
   });
 
-  const requests = new RequestCycle(headerSignedPool(falcon.url, object.path, POOL_SIZE));
+  const requests = new RequestCycle(UNSIGNED ? [object.path] : headerSignedPool(falcon.url, object.path, POOL_SIZE));
   const generator = new LoadGenerator(falcon.url, CONNECTIONS);
   let window: Window;
   let responses = 0;

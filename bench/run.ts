@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ServerProcess, spawnServer } from './child-server.js';
 import { Cleanup } from './cleanup.js';
+import { spawnFalcon, useCompiledFalcon } from './falcon-build.js';
 import { type ClusterBenchOutput, benchClusters, startClusters } from './cluster-bench.js';
 import { clusterRatioTable } from './cluster-report.js';
 import { type LargeObjectOutput, type LargeObjectSettings, benchLargeObject } from './large-bench.js';
@@ -165,9 +166,9 @@ async function startServers(
 ): Promise<Servers> {
   const manifest = join(dir, 'manifest.json');
   await writeFile(manifest, JSON.stringify(objects));
-  const falcon = await spawnServer('falcon', './falcon-server.ts', [upstream.origin]);
+  const falcon = await spawnFalcon('falcon', [upstream.origin]);
   cleanup.add(falcon.stop);
-  const falconUnsigned = await spawnServer('falcon', './falcon-server.ts', [upstream.origin, '--anonymous']);
+  const falconUnsigned = await spawnFalcon('falcon', [upstream.origin, '--anonymous']);
   cleanup.add(falconUnsigned.stop);
   const bare = await spawnServer('bare', './bare-server.ts', [manifest]);
   cleanup.add(bare.stop);
@@ -371,6 +372,7 @@ async function bench(settings: Settings, cleanup: Cleanup): Promise<void> {
   const urlsPerObject = authentication.presignedUrlsPerObject;
   const dir = await mkdtemp(join(tmpdir(), 'falcon-bench-'));
   cleanup.add(() => rm(dir, { recursive: true, force: true }));
+  await useCompiledFalcon(cleanup);
   const upstream = await startUpstream(dir, cleanup);
 
   const small =

@@ -126,6 +126,26 @@ export class VersionChangedError extends S3Error {
 
 const MAX_RESTARTS = 2;
 
+/** A plain hit's answer: 200 with these headers, and the body (a view of a held block) unless it is a HEAD. */
+export interface PlainHit {
+  headers: Readonly<Record<string, string>>;
+  body: Buffer | undefined;
+  release: (() => void) | undefined;
+}
+
+const NO_PARAMS = new URLSearchParams();
+/** The headers of plain answers, per cached version: metadata is never changed once cached, only replaced. */
+const plainHeadersOf = new WeakMap<ObjectMeta, Readonly<Record<string, string>>>();
+
+function plainHeaders(meta: ObjectMeta): Readonly<Record<string, string>> {
+  let headers = plainHeadersOf.get(meta);
+  if (headers === undefined) {
+    headers = { ...planObjectResponse(meta, 'GET', {}, NO_PARAMS).headers, 'x-cache': 'HIT' };
+    plainHeadersOf.set(meta, headers);
+  }
+  return headers;
+}
+
 /** Read-through and write-through between the cache and the upstream (or the owners): the only place they meet. */
 export class Gateway {
   private readonly discoveries = new Map<string, Discovery>();
@@ -164,6 +184,28 @@ export class Gateway {
         this.options.logger.info({ bucket, key }, 'object changed at the upstream; reading it again');
       }
     }
+  }
+
+  /**
+   * The answer to a plain GET or HEAD (the caller checked: no Range, no conditions, no overrides, no
+   * checksum mode) of a fresh cached object held in a single block, found without waiting on
+   * anything: what most reads of small objects are. Undefined when the read needs `open`. Its
+   * headers are planned once per cached version; `release` lets go of the block once it is sent.
+   */
+  plainHit(bucket: string, key: string, method: 'GET' | 'HEAD'): PlainHit | undefined {
+    const cacheKey = objectKey(bucket, key);
+    const found = this.lookup(cacheKey);
+    if (found?.freshness !== 'fresh') return undefined;
+    const meta = found.entry.meta;
+    if (!this.cacheable(meta) || meta.size > this.blockBytes) return undefined;
+    if (method === 'HEAD') {
+      this.options.onRead?.('hit');
+      return { headers: plainHeaders(meta), body: undefined, release: undefined };
+    }
+    const block = this.cachedBlock({ bucket, key, objectKey: cacheKey, etag: meta.etag, size: meta.size, asOwner: false }, 0);
+    if (block === undefined) return undefined;
+    this.options.onRead?.('hit');
+    return { headers: plainHeaders(meta), body: block.body.bytes.subarray(0, meta.size), release: block.release };
   }
 
   /**

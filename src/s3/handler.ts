@@ -48,6 +48,13 @@ export function createS3Handler(options: S3HandlerOptions): S3Handler {
     // A part of a multipart object has its own bytes and headers: read from the upstream, not the cache.
     if (s3.params.has('partNumber')) return forward(s3, req, res, undefined, 'BYPASS', {});
     const method = s3.method === 'HEAD' ? 'HEAD' : 'GET';
+    const hit = isPlainRead(s3, req.headers) ? gateway.plainHit(bucket, key, method) : undefined;
+    if (hit !== undefined) {
+      res.writeHead(200, hit.headers);
+      if (hit.release !== undefined) res.once('close', hit.release);
+      res.end(hit.body);
+      return;
+    }
     const opened = await gateway.open(bucket, key, { method, headers: req.headers, params: s3.params, sink: res });
     res.writeHead(opened.statusCode, opened.headers);
     if (opened.body === undefined) res.end();
@@ -145,6 +152,25 @@ export function createS3Handler(options: S3HandlerOptions): S3Handler {
       sendS3Error(res, err, { method: req.method ?? 'GET', resource: s3?.resource ?? '/', requestId, logger });
     }
   };
+}
+
+/** Query parameters that leave a read plain: a presigned URL's own, and the operation name SDKs add. */
+const PLAIN_READ_PARAMS = /^(X-Amz-(Algorithm|Credential|Date|Expires|SignedHeaders|Signature|Security-Token)|x-id)$/;
+
+/** A GET or HEAD of a whole object as stored: no Range, conditions, response overrides or checksum mode. */
+function isPlainRead(s3: S3Request, headers: IncomingMessage['headers']): boolean {
+  if (
+    headers.range !== undefined ||
+    headers['if-match'] !== undefined ||
+    headers['if-none-match'] !== undefined ||
+    headers['if-modified-since'] !== undefined ||
+    headers['if-unmodified-since'] !== undefined ||
+    headers['x-amz-checksum-mode'] !== undefined
+  ) {
+    return false;
+  }
+  for (const name of s3.params.keys()) if (!PLAIN_READ_PARAMS.test(name)) return false;
+  return true;
 }
 
 function isCorsPreflight(req: IncomingMessage): boolean {

@@ -7,6 +7,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { S3Error } from '../../errors.js';
 import { encodeRfc3986 } from '../../upstream/uri-encoding.js';
 import { firstHeader } from '../request.js';
+import { HmacSha256 } from './hmac-sha256.js';
 import type { KeyStore } from './keys.js';
 
 export const ALGORITHM = 'AWS4-HMAC-SHA256';
@@ -70,7 +71,7 @@ interface ParsedCredential {
 /** Verifies AWS Signature Version 4 on requests: the Authorization header form and presigned URLs. */
 export class SigV4Verifier {
   private readonly now: () => number;
-  private readonly signingKeys = new Map<string, Buffer>();
+  private readonly signingKeys = new Map<string, { key: Buffer; mac: HmacSha256 }>();
   /**
    * Requests verified before, by everything their signature covers: a presigned URL fetched again
    * (a player's range requests, many clients of one link) skips the cryptography, not the clock.
@@ -218,14 +219,14 @@ export class SigV4Verifier {
     const tail = `\n${canonicalHeaders(request.rawHeaders, signedHeaders)}\n${signedHeaders.join(';')}\n${payloadHash}`;
     const method = request.method.toUpperCase();
     const signToPrefix = `${ALGORITHM}\n${amzDate}\n${credential.scope}\n`;
-    const signingKey = this.signingKey(secret, credential);
+    const { key: signingKey, mac } = this.signingKey(secret, credential);
     // Only lowercase hex can equal the computed signature; anything else is compared, and fails, in full.
     const given = SIGNATURE_HEX.test(signature) ? Buffer.from(signature, 'hex') : undefined;
     let first: { canonicalRequest: string; stringToSign: string } | undefined;
     for (const [uri, query] of canonicalTargets(rawPath, queryParts, excludeParam)) {
       const canonicalRequest = `${method}\n${uri}\n${query}${tail}`;
       const stringToSign = signToPrefix + sha256Hex(canonicalRequest);
-      const expected = createHmac('sha256', signingKey).update(stringToSign, 'utf8').digest();
+      const expected = mac.digest(stringToSign);
       if (given !== undefined && timingSafeEqual(expected, given)) {
         return { accessKeyId: credential.accessKeyId, amzDate, scope: credential.scope, signature, signingKey, payloadHash };
       }
@@ -256,15 +257,16 @@ export class SigV4Verifier {
     }
   }
 
-  private signingKey(secret: string, credential: ParsedCredential): Buffer {
+  private signingKey(secret: string, credential: ParsedCredential): { key: Buffer; mac: HmacSha256 } {
     const cacheKey = `${secret}\u0000${credential.scope}`;
-    let key = this.signingKeys.get(cacheKey);
-    if (key === undefined) {
-      key = deriveSigningKey(secret, credential.date, credential.region, credential.service);
+    let found = this.signingKeys.get(cacheKey);
+    if (found === undefined) {
+      const key = deriveSigningKey(secret, credential.date, credential.region, credential.service);
+      found = { key, mac: new HmacSha256(key) };
       if (this.signingKeys.size > 1000) this.signingKeys.clear();
-      this.signingKeys.set(cacheKey, key);
+      this.signingKeys.set(cacheKey, found);
     }
-    return key;
+    return found;
   }
 }
 

@@ -1,0 +1,46 @@
+import * as crypto from 'node:crypto';
+import { createHmac } from 'node:crypto';
+
+/** crypto.hash exists from Node 20.12 / 21.7 on. */
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: Buffer, encoding: 'buffer') => Buffer }).hash;
+
+const BLOCK_BYTES = 64;
+const DIGEST_BYTES = 32;
+
+/**
+ * HMAC-SHA256 (RFC 2104) with one key, for a key that signs many messages: a SigV4 signing key checks
+ * every request of its day. Each message costs two one-shot SHA-256 digests over buffers prepared once,
+ * where `createHmac` makes a native object per message that only the garbage collector frees; under load
+ * freeing those cost more than the digests themselves.
+ */
+export class HmacSha256 {
+  /** The key XOR ipad, followed by room for the message. */
+  private inner: Buffer;
+  /** The key XOR opad, followed by the inner digest. */
+  private readonly outer: Buffer;
+
+  constructor(private readonly key: Buffer) {
+    const block = Buffer.alloc(BLOCK_BYTES);
+    (key.length > BLOCK_BYTES ? crypto.createHash('sha256').update(key).digest() : key).copy(block);
+    this.inner = Buffer.allocUnsafe(BLOCK_BYTES + 1024);
+    this.outer = Buffer.allocUnsafe(BLOCK_BYTES + DIGEST_BYTES);
+    for (let i = 0; i < BLOCK_BYTES; i++) {
+      this.inner[i] = (block[i] as number) ^ 0x36;
+      this.outer[i] = (block[i] as number) ^ 0x5c;
+    }
+  }
+
+  /** The MAC of `message` (UTF-8). */
+  digest(message: string): Buffer {
+    if (oneShotHash === undefined) return createHmac('sha256', this.key).update(message, 'utf8').digest();
+    const length = Buffer.byteLength(message, 'utf8');
+    if (BLOCK_BYTES + length > this.inner.length) {
+      const larger = Buffer.allocUnsafe(BLOCK_BYTES + 2 * length);
+      this.inner.copy(larger, 0, 0, BLOCK_BYTES);
+      this.inner = larger;
+    }
+    this.inner.write(message, BLOCK_BYTES, 'utf8');
+    oneShotHash('sha256', this.inner.subarray(0, BLOCK_BYTES + length), 'buffer').copy(this.outer, BLOCK_BYTES);
+    return oneShotHash('sha256', this.outer, 'buffer');
+  }
+}
