@@ -6,6 +6,7 @@ import { type ServerProcess, spawnServer } from './child-server.js';
 import { Cleanup } from './cleanup.js';
 import { type ClusterBenchOutput, benchClusters, startClusters } from './cluster-bench.js';
 import { clusterRatioTable } from './cluster-report.js';
+import { type CompetitorResults, Competitors } from './competitors.js';
 import { type LargeObjectOutput, type LargeObjectSettings, benchLargeObject } from './large-bench.js';
 import { MIB } from './large-object.js';
 import {
@@ -56,6 +57,8 @@ const LARGE_OBJECT_RESULTS_FILE = fileURLToPath(new URL('./results/latest-large-
 interface Servers {
   falcon: BenchServer;
   bare: BenchServer;
+  /** nginx and Varnish where installed, measured in the same rounds. */
+  competitors: Competitors;
 }
 
 function readNumber(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, integer: boolean): number {
@@ -134,7 +137,8 @@ async function startServers(
   cleanup.add(falcon.stop);
   const bare = await spawnServer('bare', './bare-server.ts', [manifest]);
   cleanup.add(bare.stop);
-  return { falcon: await withTargets(falcon, objects, urlsPerObject), bare: await withTargets(bare, objects, urlsPerObject) };
+  const competitors = await Competitors.start(process.env, dir, upstream, objects, urlsPerObject, cleanup);
+  return { falcon: await withTargets(falcon, objects, urlsPerObject), bare: await withTargets(bare, objects, urlsPerObject), competitors };
 }
 
 function objectFor(objects: readonly SeededObject[], benchCase: BenchCase): SeededObject {
@@ -197,16 +201,19 @@ async function runCase(
       await prime(server, object, benchCase.connections, settings.primeSeconds);
     }
   }
+  await servers.competitors.startCase(object, benchCase.connections, settings);
   const measurements: Measurement[] = [];
   const rounds: RoundRatio[] = [];
   for (let round = 1; round <= settings.rounds; round++) {
-    const result = await runRound(servers, object, benchCase, settings, round);
+    const measurePair = (): Promise<RoundResult> => runRound(servers, object, benchCase, settings, round);
+    const result = await servers.competitors.round(object, benchCase.connections, settings, round, measurePair);
     const ratio = roundRatio(result.first.name, result.falcon, result.bare);
     console.error(describeRound(object, settings.rounds, ratio));
     rounds.push(ratio);
     measurements.push(result.falcon, result.bare);
   }
   await verifyPair(servers.falcon, servers.bare, object);
+  measurements.push(...(await servers.competitors.finishCase(object)));
   return { measurements, ratio: ratioFor(object.label, benchCase.target, rounds) };
 }
 
@@ -217,6 +224,7 @@ function printWarnings(warnings: readonly (string | undefined)[]): void {
 interface SingleNodeResults {
   measurements: Measurement[];
   ratios: Ratio[];
+  competitors: CompetitorResults;
 }
 
 async function runSingleNodeCases(
@@ -224,15 +232,16 @@ async function runSingleNodeCases(
   objects: readonly SeededObject[],
   settings: BenchSettings,
 ): Promise<SingleNodeResults> {
-  const results: SingleNodeResults = { measurements: [], ratios: [] };
+  const results: Omit<SingleNodeResults, 'competitors'> = { measurements: [], ratios: [] };
   for (const benchCase of CASES) {
     const result = await runCase(servers, objectFor(objects, benchCase), benchCase, settings);
     results.measurements.push(...result.measurements);
     results.ratios.push(result.ratio);
   }
   console.log(`\n${measurementTable(results.measurements)}\n\n${ratioTable(results.ratios)}\n`);
+  console.log(`${servers.competitors.report(results.ratios)}\n`);
   printWarnings([clientBoundWarning(results.ratios), busyMachineWarning(results.measurements)]);
-  return results;
+  return { ...results, competitors: servers.competitors.results() };
 }
 
 /** The same objects and connection counts as the single-node cases, through two 3-node clusters. */
@@ -316,7 +325,7 @@ async function bench(settings: Settings, cleanup: Cleanup): Promise<void> {
   if (small !== undefined) {
     const file = settings.uniqueSignatures ? UNIQUE_SIGNATURES_RESULTS_FILE : RESULTS_FILE;
     const { single, cluster } = small;
-    await writeResults(file, settings.single, authentication, single.measurements, single.ratios, cluster?.results ?? null);
+    await writeResults(file, settings.single, authentication, single.measurements, single.ratios, cluster?.results ?? null, single.competitors);
     console.log(`results written to ${file}`);
   }
   if (large !== undefined) {
