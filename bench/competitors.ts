@@ -161,10 +161,11 @@ export class Competitors {
     return measurements;
   }
 
-  /** Falcon's ratio to bare and to each competitor, and a line per competitor skipped. */
+  /** Falcon's ratio to bare and to each competitor measured, and a line per competitor skipped. */
   report(bare: readonly Ratio[]): string {
     const skipped = this.skipped.map(({ name, reason }) => `${name} not measured: ${reason}`);
-    return [comparisonTable(bare, this.ratios), ...skipped].join('\n');
+    const table = this.running.length === 0 ? [] : [comparisonTable(bare, this.ratios)];
+    return [...table, ...skipped].join('\n');
   }
 
   results(): CompetitorResults {
