@@ -33,7 +33,7 @@ function listenOnLoopback(): Promise<Server> {
  * Ports that were free a moment ago: every node must know all the others' URLs before any of them starts.
  * All are held open together, so the kernel hands out distinct ones.
  */
-async function freePorts(count: number): Promise<number[]> {
+export async function freePorts(count: number): Promise<number[]> {
   const servers = await Promise.all(Array.from({ length: count }, listenOnLoopback));
   const ports = servers.map((server) => {
     const address = server.address();

@@ -2,6 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { dirname } from 'node:path';
 import type { ClusterResults } from './cluster-report.js';
+import type { CompetitorResults } from './competitors.js';
 import { type BenchSettings, CLIENT_BOUND_CPU, type Measurement } from './measure.js';
 
 export interface RoundRatio {
@@ -176,8 +177,9 @@ export async function writeResults(
   measurements: readonly Measurement[],
   ratios: readonly Ratio[],
   cluster: ClusterResults | null,
+  competitors: CompetitorResults,
 ): Promise<void> {
-  await writeResultsFile(file, { settings, authentication, measurements, ratios, cluster });
+  await writeResultsFile(file, { settings, authentication, measurements, ratios, cluster, competitors });
 }
 
 /** The machine the bench ran on. */

@@ -21,7 +21,7 @@ export type RequestMode = 'header-signed' | 'presigned' | 'unsigned';
 export const HEADER_SIGNED_POOL = 20_000;
 
 /** The requests sent to `server` for `object` in `mode`, in turn. */
-export function requestSource(server: BenchServer, object: SeededObject, mode: RequestMode): TargetSource {
+export function requestSource(server: Pick<BenchServer, 'name' | 'url' | 'targets'>, object: SeededObject, mode: RequestMode): TargetSource {
   switch (mode) {
     case 'header-signed':
       return new RequestCycle(headerSignedPool(server.url, object.path, HEADER_SIGNED_POOL));

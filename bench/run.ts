@@ -7,6 +7,7 @@ import { Cleanup } from './cleanup.js';
 import { spawnFalcon, useCompiledFalcon } from './falcon-build.js';
 import { type ClusterBenchOutput, benchClusters, startClusters } from './cluster-bench.js';
 import { clusterRatioTable } from './cluster-report.js';
+import { type CompetitorResults, Competitors } from './competitors.js';
 import { type LargeObjectOutput, type LargeObjectSettings, benchLargeObject } from './large-bench.js';
 import { MIB } from './large-object.js';
 import {
@@ -92,6 +93,8 @@ interface Servers {
   /** The same node with --anonymous, for the unsigned case. */
   falconUnsigned: BenchServer;
   bare: BenchServer;
+  /** nginx and Varnish where installed, measured in the same rounds. */
+  competitors: Competitors;
 }
 
 function readNumber(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, integer: boolean): number {
@@ -172,10 +175,12 @@ async function startServers(
   cleanup.add(falconUnsigned.stop);
   const bare = await spawnServer('bare', './bare-server.ts', [manifest]);
   cleanup.add(bare.stop);
+  const competitors = await Competitors.start(process.env, dir, upstream, objects, urlsPerObject, cleanup);
   return {
     falcon: await withTargets(falcon, objects, urlsPerObject),
     falconUnsigned: await withTargets(falconUnsigned, objects, urlsPerObject),
     bare: await withTargets(bare, objects, urlsPerObject),
+    competitors,
   };
 }
 
@@ -265,16 +270,21 @@ async function runCase(
     await prime(servers.falcon, object, benchCase.connections, settings.primeSeconds, servers.falconSource);
     await prime(servers.bare, object, benchCase.connections, settings.primeSeconds, servers.bareSource);
   }
+  // The competitors get requests of the same form; they ignore the authentication, as bare does.
+  const competitorSource = (competitor: Pick<BenchServer, 'name' | 'url' | 'targets'>): TargetSource => requestSource(competitor, seeded, benchCase.mode);
+  await allServers.competitors.startCase(object, benchCase.connections, settings, competitorSource);
   const measurements: Measurement[] = [];
   const rounds: RoundRatio[] = [];
   for (let round = 1; round <= settings.rounds; round++) {
-    const result = await runRound(servers, object, benchCase, settings, round);
+    const measurePair = (): Promise<RoundResult> => runRound(servers, object, benchCase, settings, round);
+    const result = await allServers.competitors.round(object, benchCase.connections, settings, round, measurePair, competitorSource);
     const ratio = roundRatio(result.first.name, result.falcon, result.bare);
     console.error(describeRound(object, settings.rounds, ratio));
     rounds.push(ratio);
     measurements.push(result.falcon, result.bare);
   }
   await verify();
+  measurements.push(...(await allServers.competitors.finishCase(object)));
   return { measurements, ratio: ratioFor(object.label, benchCase.target, rounds) };
 }
 
@@ -285,6 +295,7 @@ function printWarnings(warnings: readonly (string | undefined)[]): void {
 interface SingleNodeResults {
   measurements: Measurement[];
   ratios: Ratio[];
+  competitors: CompetitorResults;
 }
 
 async function runSingleNodeCases(
@@ -292,15 +303,16 @@ async function runSingleNodeCases(
   objects: readonly SeededObject[],
   settings: BenchSettings,
 ): Promise<SingleNodeResults> {
-  const results: SingleNodeResults = { measurements: [], ratios: [] };
+  const results: Omit<SingleNodeResults, 'competitors'> = { measurements: [], ratios: [] };
   for (const benchCase of selectedCases(process.env)) {
     const result = await runCase(servers, objectFor(objects, benchCase), benchCase, settings);
     results.measurements.push(...result.measurements);
     results.ratios.push(result.ratio);
   }
   console.log(`\n${measurementTable(results.measurements)}\n\n${ratioTable(results.ratios)}\n`);
+  console.log(`${servers.competitors.report(results.ratios)}\n`);
   printWarnings([clientBoundWarning(results.ratios), busyMachineWarning(results.measurements)]);
-  return results;
+  return { ...results, competitors: servers.competitors.results() };
 }
 
 /** The same objects and connection counts as the single-node cases, through two 3-node clusters. */
@@ -386,7 +398,7 @@ async function bench(settings: Settings, cleanup: Cleanup): Promise<void> {
   if (small !== undefined) {
     const file = settings.uniqueSignatures ? UNIQUE_SIGNATURES_RESULTS_FILE : RESULTS_FILE;
     const { single, cluster } = small;
-    await writeResults(file, settings.single, authentication, single.measurements, single.ratios, cluster?.results ?? null);
+    await writeResults(file, settings.single, authentication, single.measurements, single.ratios, cluster?.results ?? null, single.competitors);
     console.log(`results written to ${file}`);
   }
   if (large !== undefined) {
