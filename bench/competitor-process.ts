@@ -1,3 +1,4 @@
+import { SERVER_CPU, pinnedCommand } from './pinning.js';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -40,7 +41,9 @@ class OutputTail {
 
 /** Starts `launch` and waits until it answers HTTP on its port and its serving children are up. */
 export async function spawnCompetitor(launch: CompetitorLaunch): Promise<CompetitorProcess> {
-  const child = spawn(launch.command, launch.args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // On the server core, as Falcon and bare are: each server gets the same one core.
+  const [command, args] = pinnedCommand(launch.command, launch.args, SERVER_CPU);
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const output = new OutputTail();
   child.on('error', (err) => output.append(Buffer.from(`\nspawn error: ${err.message}\n`)));
   for (const stream of [child.stdout, child.stderr]) {
