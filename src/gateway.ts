@@ -776,11 +776,11 @@ export class Gateway {
 
   /** The key's entry in the main or the hot cache, with how far it may be trusted. */
   private lookup(cacheKey: string): Found | undefined {
-    for (const cache of [this.options.cache, this.options.hotCache]) {
-      const found = cache?.lookup(cacheKey);
-      if (cache !== undefined && found !== undefined) return { ...found, cache };
-    }
-    return undefined;
+    const { cache, hotCache } = this.options;
+    const found = cache.lookup(cacheKey);
+    if (found !== undefined) return { entry: found.entry, freshness: found.freshness, cache };
+    const hot = hotCache?.lookup(cacheKey);
+    return hot === undefined || hotCache === undefined ? undefined : { entry: hot.entry, freshness: hot.freshness, cache: hotCache };
   }
 
   /** The cached copy, when the upstream failed to revalidate it: as it is within its TTL, marked stale past it. */

@@ -1,3 +1,4 @@
+import type { Counter } from 'prom-client';
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
@@ -112,8 +113,8 @@ export async function createNode(config: Config, logger: Logger, overrides: Node
     maxObjectBytes: config.maxObjectBytes,
     budget,
     logger: logger.child({ module: 'gateway' }),
-    onRead: (outcome) => metrics.cacheReads.inc({ outcome }),
-    onBlockRead: (outcome, tier) => metrics.blockReads.inc({ outcome, tier }),
+    onRead: counterByLabels(metrics.cacheReads, (outcome) => ({ outcome })),
+    onBlockRead: counterByLabels(metrics.blockReads, (outcome, tier) => ({ outcome, tier })),
     onUpstreamBytes: (bytes) => metrics.upstreamBytes.inc(bytes),
   });
 
@@ -261,4 +262,24 @@ function requestIds(): () => string {
   const prefix = randomBytes(4).toString('hex').toUpperCase();
   let counter = 0;
   return () => `${prefix}${(counter++).toString(16).toUpperCase().padStart(8, '0')}`;
+}
+
+/**
+ * Increments `counter` for the labels an event names. Each label set's child is looked up once, so a
+ * hit costs an addition, not hashing its labels again.
+ */
+function counterByLabels<Args extends string[], Label extends string>(
+  counter: Counter<Label>,
+  labels: (...args: Args) => Partial<Record<Label, string>>,
+): (...args: Args) => void {
+  const children = new Map<string, { inc: () => void }>();
+  return (...args) => {
+    const id = args.join('\u0000');
+    let child = children.get(id);
+    if (child === undefined) {
+      child = counter.labels(labels(...args));
+      children.set(id, child);
+    }
+    child.inc();
+  };
 }

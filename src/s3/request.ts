@@ -40,7 +40,7 @@ export function parseS3Request(method: string, url: string, headers: IncomingHtt
   const rawQuery = q === -1 ? '' : url.slice(q + 1);
   const path = decodePath(rawPath);
   const params = new URLSearchParams(rawQuery);
-  const query = [...params] as Array<[string, string]>;
+  const query = rawQuery === '' ? [] : ([...params] as Array<[string, string]>);
 
   const hostBucket = domain === undefined ? undefined : bucketFromHost(headers.host, domain);
   let bucket: string | undefined;
@@ -66,13 +66,17 @@ export function checkObjectPath(bucket: string | undefined, key: string | undefi
   if (bucket !== undefined && (bucket === '.' || bucket === '..' || bucket.includes('/'))) {
     throw new S3Error('InvalidBucketName', { message: 'The specified bucket is not valid.', details: { BucketName: bucket } });
   }
-  if (key?.split('/').some((segment) => segment === '.' || segment === '..')) {
+  if (key !== undefined && DOT_SEGMENT.test(key)) {
     throw new S3Error('InvalidArgument', { message: "Object keys with '.' or '..' path segments are not supported." });
   }
-  if (key !== undefined && Buffer.byteLength(key) > MAX_KEY_BYTES) {
+  // A UTF-16 code unit is at most 3 bytes of UTF-8: shorter keys need no counting.
+  if (key !== undefined && key.length * 3 > MAX_KEY_BYTES && Buffer.byteLength(key) > MAX_KEY_BYTES) {
     throw new S3Error('KeyTooLongError', { details: { MaxSizeAllowed: String(MAX_KEY_BYTES), Size: String(Buffer.byteLength(key)) } });
   }
 }
+
+/** A path segment that is `.` or `..`. */
+const DOT_SEGMENT = /(^|\/)\.\.?(\/|$)/;
 
 /** S3's longest object key, in UTF-8 bytes. */
 const MAX_KEY_BYTES = 1024;
@@ -91,6 +95,7 @@ export function checkPartNumber(params: URLSearchParams): void {
 
 function decodePath(rawPath: string): string {
   if (!rawPath.startsWith('/')) throw new S3Error('InvalidURI');
+  if (!rawPath.includes('%')) return rawPath;
   try {
     return decodeURIComponent(rawPath);
   } catch (err) {

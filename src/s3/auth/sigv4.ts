@@ -71,6 +71,7 @@ interface ParsedCredential {
 /** Verifies AWS Signature Version 4 on requests: the Authorization header form and presigned URLs. */
 export class SigV4Verifier {
   private readonly now: () => number;
+  private readonly credentials = new Map<string, ParsedCredential>();
   private readonly signingKeys = new Map<string, { key: Buffer; mac: HmacSha256 }>();
   /**
    * Requests verified before, by everything their signature covers: a presigned URL fetched again
@@ -122,7 +123,7 @@ export class SigV4Verifier {
     if (!credentialText || !signedHeadersText || !signature) {
       throw malformed('the Credential, SignedHeaders and Signature components are required.');
     }
-    const credential = parseCredential(credentialText, (m) => malformed(m));
+    const credential = this.parsedCredential(credentialText);
     this.checkRegion(credential.region, (m, details) => malformed(m, details));
     const secret = this.secretFor(credential.accessKeyId);
     const amzDate = firstHeader(request.headers, 'x-amz-date') ?? dateHeaderAsAmzDate(firstHeader(request.headers, 'date'));
@@ -182,6 +183,17 @@ export class SigV4Verifier {
     requireSignedAmzHeaders(request.rawHeaders, signedHeaders);
     const result = this.check(request, credential, secret, amzDate, signedHeaders, signature, path, pairs, 'X-Amz-Signature', payloadHash);
     return [result, signedHeaders, recheckTime];
+  }
+
+  /** A header's credential, parsed once per distinct text: every request of a key's day carries the same one. */
+  private parsedCredential(text: string): ParsedCredential {
+    let credential = this.credentials.get(text);
+    if (credential === undefined) {
+      credential = parseCredential(text, (m) => malformed(m));
+      if (this.credentials.size >= MAX_MEMO_ENTRIES) this.credentials.clear();
+      this.credentials.set(text, credential);
+    }
+    return credential;
   }
 
   private checkRegion(region: string, fail: (message: string, details: Record<string, string>) => S3Error): void {
@@ -379,10 +391,19 @@ function requireSignedAmzHeaders(rawHeaders: readonly string[], signedHeaders: r
   });
 }
 
+/** yyyyMMddTHHmmssZ as milliseconds since the epoch; undefined unless it is exactly that form. */
 export function parseAmzDate(text: string): number | undefined {
-  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(text);
-  if (!m) return undefined;
-  const ms = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));
+  if (text.length !== 16 || text.charCodeAt(8) !== 84 /* T */ || text.charCodeAt(15) !== 90 /* Z */) return undefined;
+  const digits = (from: number, to: number): number => {
+    let value = 0;
+    for (let i = from; i < to; i++) {
+      const digit = text.charCodeAt(i) - 48;
+      if (digit < 0 || digit > 9) return Number.NaN;
+      value = value * 10 + digit;
+    }
+    return value;
+  };
+  const ms = Date.UTC(digits(0, 4), digits(4, 6) - 1, digits(6, 8), digits(9, 11), digits(11, 13), digits(13, 15));
   return Number.isNaN(ms) ? undefined : ms;
 }
 
