@@ -49,8 +49,10 @@ export async function serve(node: FalconNode, options: ServeOptions): Promise<Se
   server.on('connection', (socket: Socket) => connections.add(socket));
   const overload = new OverloadGuard(options.overload);
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    connections.begin(req, res);
-    if (!isExempt(req) && !overload.admit(res)) {
+    const admitted = isExempt(req) ? undefined : overload.admit();
+    // One listener per response does all the bookkeeping of its end.
+    connections.begin(req, res, admitted === true ? overload : undefined);
+    if (admitted === false) {
       slowDown(req, res);
       return;
     }
@@ -138,11 +140,13 @@ class Connections {
     socket.once('close', () => this.inFlight.delete(socket));
   }
 
-  begin(req: IncomingMessage, res: ServerResponse): void {
+  /** Counts the response on its connection until it closes, and then tells `admitted` it is done. */
+  begin(req: IncomingMessage, res: ServerResponse, admitted: { done(): void } | undefined): void {
     const socket = req.socket;
     this.inFlight.set(socket, (this.inFlight.get(socket) ?? 0) + 1);
     if (this.draining) res.setHeader('connection', 'close');
     res.once('close', () => {
+      admitted?.done();
       const left = (this.inFlight.get(socket) ?? 1) - 1;
       if (!this.inFlight.has(socket)) return;
       this.inFlight.set(socket, left);

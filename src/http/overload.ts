@@ -1,4 +1,3 @@
-import type { ServerResponse } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 export interface OverloadOptions {
@@ -33,13 +32,19 @@ export class OverloadGuard {
     }
   }
 
-  /** Counts the response as in flight until it closes; false (counting nothing) when the node is over capacity. */
-  admit(res: ServerResponse): boolean {
+  /**
+   * Counts a request as in flight, until `done` is called when its response closed; false (counting
+   * nothing) when the node is over capacity.
+   */
+  admit(): boolean {
     if (this.inFlight >= this.options.maxInFlight) return false;
     if (this.options.maxEventLoopDelayMs > 0 && this.delayMs > this.options.maxEventLoopDelayMs) return false;
     this.inFlight++;
-    res.once('close', () => this.inFlight--);
     return true;
+  }
+
+  done(): void {
+    this.inFlight--;
   }
 
   close(): void {
