@@ -34,7 +34,7 @@ events {
 http {
   access_log off;
   sendfile on;
-  tcp_nopush on;
+  tcp_nopush off;
   keepalive_requests 1000000;
   keepalive_timeout 65s;
   client_body_temp_path ${dir}/client-body;
