@@ -126,21 +126,21 @@ export class VersionChangedError extends S3Error {
 
 const MAX_RESTARTS = 2;
 
-/** A plain hit's answer: 200 with these headers, and the body (a view of a held block) unless it is a HEAD. */
+/** A plain hit's answer: 200 with these headers (names and values in turn), and the body (a view of a held block) unless it is a HEAD. */
 export interface PlainHit {
-  headers: Readonly<Record<string, string>>;
+  headers: readonly string[];
   body: Buffer | undefined;
   release: (() => void) | undefined;
 }
 
 const NO_PARAMS = new URLSearchParams();
 /** The headers of plain answers, per cached version: metadata is never changed once cached, only replaced. */
-const plainHeadersOf = new WeakMap<ObjectMeta, Readonly<Record<string, string>>>();
+const plainHeadersOf = new WeakMap<ObjectMeta, readonly string[]>();
 
-function plainHeaders(meta: ObjectMeta): Readonly<Record<string, string>> {
+function plainHeaders(meta: ObjectMeta): readonly string[] {
   let headers = plainHeadersOf.get(meta);
   if (headers === undefined) {
-    headers = { ...planObjectResponse(meta, 'GET', {}, NO_PARAMS).headers, 'x-cache': 'HIT' };
+    headers = Object.entries({ ...planObjectResponse(meta, 'GET', {}, NO_PARAMS).headers, 'x-cache': 'HIT' }).flat();
     plainHeadersOf.set(meta, headers);
   }
   return headers;

@@ -177,12 +177,12 @@ export async function createNode(config: Config, logger: Logger, overrides: Node
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
     const requestId = newRequestId();
-    res.setHeader('x-amz-request-id', requestId);
     logRequest(req, res, requestId);
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
     if (!isVirtualHost(req) && path.startsWith(INTERNAL_PREFIX)) {
+      res.setHeader('x-amz-request-id', requestId);
       continueIfExpected(req, res);
       if (path.startsWith(PEER_PREFIX)) {
         if (peerRoutes) settle(peerRoutes(req, res, path, requestId), res, requestId);
@@ -195,9 +195,11 @@ export async function createNode(config: Config, logger: Logger, overrides: Node
     }
     if (!isVirtualHost(req) && (PROBES.has(path) || config.legacy.enabled) && LEGACY_ROUTES.has(`${req.method} ${path}`)) {
       // The legacy routes send 100 Continue themselves, once the request is authenticated.
+      res.setHeader('x-amz-request-id', requestId);
       app(req, res);
       return;
     }
+    // The S3 handler sets x-amz-request-id itself: a plain hit writes it with the rest of its head.
     settle(s3(req, res, requestId), res, requestId);
   }
 

@@ -75,6 +75,31 @@ describe('cached reads', () => {
     assert.equal(h.front.count('HEAD'), 0);
   });
 
+  test('every answer carries one request id of its own, hits and misses, errors and forwarded requests alike', async () => {
+    const key = uniqueKey();
+    await seed(key, Buffer.from('request ids'));
+    await (await fetch(url(key))).arrayBuffer();
+    const etag = (await fetch(url(key), { method: 'HEAD' })).headers.get('etag') ?? '';
+    const answers = [
+      await fetch(url(key)),
+      await fetch(url(key), { method: 'HEAD' }),
+      await fetch(url(key), { headers: { range: 'bytes=0-3' } }),
+      await fetch(url(key), { headers: { 'if-none-match': etag } }),
+      await fetch(url(key), { headers: { origin: 'https://app.example' } }),
+      await fetch(url(uniqueKey())),
+      await fetch(`${h.falcon.url}/test?list-type=2`),
+      await fetch(`${h.falcon.url}/_falcon/status`),
+    ];
+    const ids: string[] = [];
+    for (const answer of answers) {
+      await answer.arrayBuffer();
+      const id = answer.headers.get('x-amz-request-id') ?? '';
+      assert.match(id, /^[0-9A-F]{16}$/, `one request id on the ${answer.status} answer to ${answer.url}`);
+      ids.push(id);
+    }
+    assert.equal(new Set(ids).size, ids.length);
+  });
+
   test('answers ranges from cached bytes with 206 and Content-Range', async () => {
     const key = uniqueKey();
     const body = randomBody(1000);

@@ -44,17 +44,19 @@ export function createS3Handler(options: S3HandlerOptions): S3Handler {
   const cors = new CorsAnswers(gateway);
   const checksumHeaderBudget = new ByteBudget(CHECKSUM_HEADER_BUDGET_BYTES);
 
-  async function serveRead(s3: S3Request, bucket: string, key: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
-    // A part of a multipart object has its own bytes and headers: read from the upstream, not the cache.
-    if (s3.params.has('partNumber')) return forward(s3, req, res, undefined, 'BYPASS', {});
+  async function serveRead(s3: S3Request, bucket: string, key: string, req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
     const method = s3.method === 'HEAD' ? 'HEAD' : 'GET';
     const hit = isPlainRead(s3, req.headers) ? gateway.plainHit(bucket, key, method) : undefined;
     if (hit !== undefined) {
-      res.writeHead(200, hit.headers);
+      // The whole head in one call: no header set before it for node to merge.
+      res.writeHead(200, hit.headers.concat(REQUEST_ID_HEADER, requestId));
       if (hit.release !== undefined) res.once('close', hit.release);
       res.end(hit.body);
       return;
     }
+    res.setHeader(REQUEST_ID_HEADER, requestId);
+    // A part of a multipart object has its own bytes and headers: read from the upstream, not the cache.
+    if (s3.params.has('partNumber')) return forward(s3, req, res, undefined, 'BYPASS', {});
     const opened = await gateway.open(bucket, key, { method, headers: req.headers, params: s3.params, sink: res });
     res.writeHead(opened.statusCode, opened.headers);
     if (opened.body === undefined) res.end();
@@ -143,16 +145,20 @@ export function createS3Handler(options: S3HandlerOptions): S3Handler {
         if (origin !== undefined) {
           for (const [name, value] of Object.entries(await cors.headersFor(bucket, key, origin, s3.method))) res.setHeader(name, value);
         }
-        await serveRead(s3, bucket, key, req, res);
+        await serveRead(s3, bucket, key, req, res, requestId);
       } else {
+        res.setHeader(REQUEST_ID_HEADER, requestId);
         await forward(s3, req, res, signature, s3.method === 'GET' || s3.method === 'HEAD' ? 'BYPASS' : undefined, exchange);
       }
     } catch (err) {
       if (exchange.body !== undefined) abandonBody(exchange.body, req, res);
+      if (!res.headersSent) res.setHeader(REQUEST_ID_HEADER, requestId);
       sendS3Error(res, err, { method: req.method ?? 'GET', resource: s3?.resource ?? '/', requestId, logger });
     }
   };
 }
+
+const REQUEST_ID_HEADER = 'x-amz-request-id';
 
 /** Query parameters that leave a read plain: a presigned URL's own, and the operation name SDKs add. */
 const PLAIN_READ_PARAMS = /^(X-Amz-(Algorithm|Credential|Date|Expires|SignedHeaders|Signature|Security-Token)|x-id)$/;
