@@ -72,6 +72,7 @@ interface ParsedCredential {
 export class SigV4Verifier {
   private readonly now: () => number;
   private readonly credentials = new Map<string, ParsedCredential>();
+  private readonly signedHeaderLists = new Map<string, readonly string[]>();
   private readonly signingKeys = new Map<string, { key: Buffer; mac: HmacSha256 }>();
   /**
    * Requests verified before, by everything their signature covers: a presigned URL fetched again
@@ -143,7 +144,7 @@ export class SigV4Verifier {
     if (!PAYLOAD_HASHES.test(payloadHash)) {
       throw new S3Error('InvalidArgument', { message: 'x-amz-content-sha256 must be UNSIGNED-PAYLOAD, a STREAMING-* value, or a valid sha256 value.' });
     }
-    const signedHeaders = signedHeaderList(signedHeadersText, (m) => malformed(m));
+    const signedHeaders = this.signedHeaders(signedHeadersText);
     requireSignedAmzHeaders(request.rawHeaders, signedHeaders);
     const [path, query] = splitTarget(request.url);
     const result = this.check(request, credential, secret, amzDate, signedHeaders, signature, path, queryPairs(query), undefined, payloadHash);
@@ -185,6 +186,17 @@ export class SigV4Verifier {
     return [result, signedHeaders, recheckTime];
   }
 
+  /** A header's SignedHeaders, split once per distinct list: a client sends the same few lists again and again. */
+  private signedHeaders(text: string): readonly string[] {
+    let names = this.signedHeaderLists.get(text);
+    if (names === undefined) {
+      names = signedHeaderList(text, (m) => malformed(m));
+      if (this.signedHeaderLists.size >= MAX_MEMO_ENTRIES) this.signedHeaderLists.clear();
+      this.signedHeaderLists.set(text, names);
+    }
+    return names;
+  }
+
   /** A header's credential, parsed once per distinct text: every request of a key's day carries the same one. */
   private parsedCredential(text: string): ParsedCredential {
     let credential = this.credentials.get(text);
@@ -220,7 +232,7 @@ export class SigV4Verifier {
     credential: ParsedCredential,
     secret: string,
     amzDate: string,
-    signedHeaders: string[],
+    signedHeaders: readonly string[],
     signature: string,
     rawPath: string,
     queryParts: readonly QueryPair[],
