@@ -125,6 +125,8 @@ export class VersionChangedError extends S3Error {
 }
 
 const MAX_RESTARTS = 2;
+/** Blocks from an owner up to this size are sent once complete rather than as they arrive (see heldFill). */
+const SMALL_PEER_BLOCK_BYTES = 64 * 1024;
 
 /** Read-through and write-through between the cache and the upstream (or the owners): the only place they meet. */
 export class Gateway {
@@ -583,7 +585,7 @@ export class Gateway {
       this.options.onBlockRead?.('coalesced', tierName);
       const fill = await inflight.fill;
       const release = fill.body.hold();
-      if (!fill.body.recycled) return { kind: 'memory', body: fill.body, fill, release };
+      if (!fill.body.recycled) return this.heldFill(fill, release, owner !== undefined);
       // Filled, cached and evicted again while this read waited: start over.
       release();
       return this.acquire(version, index);
@@ -600,7 +602,19 @@ export class Gateway {
     const filling = this.startBlockFill(version, index, owner, reserved, tracked.keep);
     tracked.started(filling);
     const fill = await filling;
-    return { kind: 'memory', body: fill.body, fill, release: fill.body.hold() };
+    return this.heldFill(fill, fill.body.hold(), owner !== undefined);
+  }
+
+  /**
+   * A block being filled, held by a reader. A small block from an owner comes in one or two chunks
+   * right behind the answer's head: once it is complete it is sent like a cached one (from memory,
+   * with the head in one write) rather than followed as it arrives.
+   */
+  private async heldFill(fill: BlockFill, release: () => void, fromOwner: boolean): Promise<AcquiredBlock> {
+    if (fromOwner && fill.body.size <= SMALL_PEER_BLOCK_BYTES && (await fill.completed)) {
+      return { kind: 'memory', body: fill.body, fill: undefined, release };
+    }
+    return { kind: 'memory', body: fill.body, fill, release };
   }
 
   /** The block's owner when it is another live node: block 0 goes with the object's owner, the others spread by their own key. */
