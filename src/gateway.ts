@@ -548,7 +548,8 @@ export class Gateway {
     const fill = new BlockFill({
       ...reserved,
       source: body,
-      sourceMayContinue: true,
+      // Only a body longer than the block goes on past it; one that ends with it is read to its end.
+      sourceMayContinue: live.bytes > length,
       onBytes: owner === undefined ? this.options.onUpstreamBytes : undefined,
       resume: owner === undefined ? undefined : this.resumeFromUpstream(version, 0, length, owner),
       onIntact: tracked.keep,

@@ -16,6 +16,8 @@ const MAX_REMEMBERED_NONCES = 100_000;
 const SCHEME = 'falcon-peer-v2';
 /** Reads and most peer requests have no body: its hash is the same every time. */
 const EMPTY_BODY_SHA256 = createHash('sha256').digest('hex');
+const NONCE_BYTES = 16;
+const NONCES_PER_DRAW = 256;
 const HEX_64 = /^[0-9a-f]{64}$/;
 const HEX_32 = /^[0-9a-f]{32}$/;
 const DIGITS = /^\d{1,16}$/;
@@ -45,6 +47,8 @@ export class PeerAuth {
   private readonly seen: ReplayGuard;
   /** Made once: an HMAC keyed by a KeyObject skips importing the key on every request. */
   private readonly key: KeyObject;
+  private random = Buffer.alloc(0);
+  private randomOffset = 0;
 
   constructor(secret: string, options: PeerAuthOptions = {}) {
     this.key = createSecretKey(Buffer.from(secret, 'utf8'));
@@ -54,7 +58,7 @@ export class PeerAuth {
 
   sign(method: string, pathAndQuery: string, body: string | Buffer = ''): Record<string, string> {
     const timestamp = String(this.now());
-    const nonce = randomBytes(16).toString('hex');
+    const nonce = this.nextNonce();
     const bodySha256 = sha256Hex(body);
     return {
       [PEER_TIMESTAMP_HEADER]: timestamp,
@@ -95,6 +99,17 @@ export class PeerAuth {
     if (sha256Hex(body) !== request.bodySha256) return { ok: false, reason: 'body does not match its signature' };
     if (!this.seen.remember(request.nonce, request.timestampMs, this.now())) return { ok: false, reason: 'replayed' };
     return { ok: true };
+  }
+
+  /** 16 random bytes in hex, cut from a larger draw: one call into the CSPRNG per NONCES_PER_DRAW requests. */
+  private nextNonce(): string {
+    if (this.randomOffset === this.random.length) {
+      this.random = randomBytes(NONCE_BYTES * NONCES_PER_DRAW);
+      this.randomOffset = 0;
+    }
+    const nonce = this.random.toString('hex', this.randomOffset, this.randomOffset + NONCE_BYTES);
+    this.randomOffset += NONCE_BYTES;
+    return nonce;
   }
 
   private mac(method: string, pathAndQuery: string, timestamp: string, nonce: string, bodySha256: string): string {
