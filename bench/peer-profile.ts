@@ -6,7 +6,7 @@ import { Cleanup } from './cleanup.js';
 import { type BenchCluster, CLUSTER_SIZE, startCluster } from './cluster.js';
 import { monotonicUs, readProfile, selfTimes, type Window } from './cpu-profile.js';
 import { LoadGenerator } from './load.js';
-import { type Measurement, fetchObject, measure, measurementProblems, objectProblems, type Target } from './measure.js';
+import { type Measurement, fetchObject, measure, measurementProblems, objectProblems, prime, type Target } from './measure.js';
 import { seedObjects } from './objects.js';
 import { type BenchServer, requestTarget, requestTargets } from './presign.js';
 import { median } from './report.js';
@@ -111,6 +111,8 @@ async function run(cleanup: Cleanup): Promise<void> {
     return;
   }
 
+  // Unmeasured load first, so that neither node is measured while its JIT and connections settle.
+  for (const target of [owner, entry]) await prime(target, object, CONNECTIONS, 1);
   const settings = { seconds: SECONDS, warmupSeconds: 0.5 };
   const loaded: number[] = [];
   const p50Owner: number[] = [];
