@@ -6,8 +6,10 @@ import {
   type ClusterResults,
   type ClusterRoundRatio,
   type ClusterSample,
+  type OneConnectionLatency,
   clusterRatioFor,
   clusterRoundRatio,
+  oneConnectionLatency,
 } from './cluster-report.js';
 import {
   type BenchSettings,
@@ -28,8 +30,10 @@ import { BENCH_BUCKET } from './shared.js';
 
 /**
  * The cluster cases: the single node's load (same object, same connections) sent to one node of a 3-node cluster
- * along three paths (owner; non-owner with a hot copy; non-owner without one), all measured in the same rounds as
- * the single node, so each round gives every path a ratio to the single node's req/s.
+ * along four paths (owner; non-owner with a hot copy; and, in a cluster without hot copies, owner and non-owner),
+ * all measured in the same rounds as the single node, so each round gives every path a ratio to the single node's
+ * req/s and to the owner's. Then the median latency at one connection of a non-owner without a hot copy against
+ * the owner's.
  */
 
 export interface ClusterCase {
@@ -92,6 +96,7 @@ function pathsFor(clusters: Clusters, key: string): ClusterPath[] {
       ownerIndex: hotOwner,
       expectHit: true,
     },
+    { name: 'cluster, owner, no hot copy', cluster: clusters.noHotCache, entryIndex: coldOwner, ownerIndex: coldOwner, expectHit: true },
     {
       name: 'cluster, non-owner, no hot copy',
       cluster: clusters.noHotCache,
@@ -100,6 +105,11 @@ function pathsFor(clusters: Clusters, key: string): ClusterPath[] {
       expectHit: false,
     },
   ];
+}
+
+/** The path that sends the load to the owner in the same cluster as `path`. */
+function ownerPathOf(paths: readonly ClusterPath[], path: ClusterPath): ClusterPath | undefined {
+  return paths.find((candidate) => candidate.cluster === path.cluster && candidate.entryIndex === candidate.ownerIndex);
 }
 
 function nodeAt(cluster: BenchCluster, index: number): BenchServer {
@@ -242,6 +252,7 @@ interface ObjectResult {
   measurements: Measurement[];
   ratios: ClusterRatio[];
   problems: string[];
+  oneConnection?: OneConnectionLatency;
 }
 
 async function primeAll(subjects: readonly Subject[], run: Omit<Run, 'round'>): Promise<void> {
@@ -283,9 +294,39 @@ async function runRounds(paths: readonly ClusterPath[], subjects: readonly Subje
   }
   for (const path of paths) {
     const info = { case: path.name, object: run.object.label, connections: run.connections, entryNode: path.entryIndex, ownerNode: path.ownerIndex };
-    result.ratios.push(clusterRatioFor(info, rounds.get(path) ?? []));
+    const ownerPath = ownerPathOf(paths, path);
+    result.ratios.push(clusterRatioFor(info, rounds.get(path) ?? [], ownerPath === undefined ? [] : (rounds.get(ownerPath) ?? [])));
   }
   return result;
+}
+
+/**
+ * Median latency at one connection of a read through a non-owner without a hot copy (every read asks the owner)
+ * against a hit on the owner, in as many alternating rounds as the load.
+ */
+async function oneConnectionRounds(paths: readonly ClusterPath[], run: Omit<Run, 'round'>): Promise<OneConnectionLatency> {
+  const nonOwner = paths.find((path) => !path.expectHit);
+  const owner = nonOwner === undefined ? undefined : ownerPathOf(paths, nonOwner);
+  if (owner === undefined || nonOwner === undefined) throw new Error('no owner or no non-owner path without a hot copy');
+  const p50s = new Map<ClusterPath, number[]>([
+    [owner, []],
+    [nonOwner, []],
+  ]);
+  for (let round = 1; round <= run.settings.rounds; round++) {
+    const order = round % 2 === 1 ? [owner, nonOwner] : [nonOwner, owner];
+    for (const path of order) {
+      const measurement = await measure(targetFor(path), run.object, 1, run.settings, round);
+      const problems = measurementProblems(measurement);
+      if (problems.length > 0) throw new Error(`one-connection run failed:\n  ${problems.join('\n  ')}`);
+      p50s.get(path)?.push(measurement.p50LatencyMs);
+    }
+  }
+  const latency = oneConnectionLatency(run.object.label, p50s.get(owner) ?? [], p50s.get(nonOwner) ?? []);
+  console.error(
+    `  ${run.object.label} at one connection: p50 non-owner without hot copy ${latency.medianNonOwnerP50Ms.toFixed(3)} ms, ` +
+      `owner ${latency.medianOwnerP50Ms.toFixed(3)} ms (${latency.ratio.toFixed(2)}x)`,
+  );
+  return latency;
 }
 
 async function benchObject(single: BenchServer, paths: readonly ClusterPath[], run: Omit<Run, 'round'>): Promise<ObjectResult> {
@@ -295,6 +336,7 @@ async function benchObject(single: BenchServer, paths: readonly ClusterPath[], r
   const subjects: Subject[] = [{ kind: 'single', server: single }, ...paths.map((path): Subject => ({ kind: 'cluster', path }))];
   await primeAll(subjects, run);
   const result = await runRounds(paths, subjects, run);
+  result.oneConnection = await oneConnectionRounds(paths, run);
   for (const path of paths) await verifyPath(path, run.object);
   return result;
 }
@@ -312,7 +354,7 @@ export interface ClusterBenchOutput {
 }
 
 export async function benchClusters(input: ClusterBenchInput): Promise<ClusterBenchOutput> {
-  const results: ClusterResults = { nodes: CLUSTER_SIZE, settings: input.settings, measurements: [], ratios: [] };
+  const results: ClusterResults = { nodes: CLUSTER_SIZE, settings: input.settings, measurements: [], ratios: [], oneConnection: [] };
   const problems: string[] = [];
   for (const { benchCase, object } of input.cases) {
     const paths = pathsFor(input.clusters, benchCase.key);
@@ -320,6 +362,7 @@ export async function benchClusters(input: ClusterBenchInput): Promise<ClusterBe
     const result = await benchObject(input.single, paths, run);
     results.measurements.push(...result.measurements);
     results.ratios.push(...result.ratios);
+    if (result.oneConnection !== undefined) results.oneConnection.push(result.oneConnection);
     problems.push(...result.problems);
     for (const cluster of [input.clusters.withHotCache, input.clusters.noHotCache]) problems.push(...(await clusterProblems(cluster)));
   }

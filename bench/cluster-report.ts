@@ -42,6 +42,46 @@ export interface ClusterRatio {
   /** Fetches the entry node started from the owner per read it served, over all rounds. */
   peerFetchesPerRead: number;
   clientBoundRounds: number;
+  /** Median of the per-round req/s ratios of this path to the owner path (the owner itself: 1). */
+  medianRatioToOwner: number;
+}
+
+/** Median latency at one connection: a read through a non-owner without a hot copy against a hit on the owner. */
+export interface OneConnectionLatency {
+  object: string;
+  /** p50 of each round, ms. */
+  ownerP50Ms: number[];
+  nonOwnerP50Ms: number[];
+  medianOwnerP50Ms: number;
+  medianNonOwnerP50Ms: number;
+  /** medianNonOwnerP50Ms / medianOwnerP50Ms. */
+  ratio: number;
+}
+
+export function oneConnectionLatency(object: string, ownerP50Ms: readonly number[], nonOwnerP50Ms: readonly number[]): OneConnectionLatency {
+  const medianOwnerP50Ms = median(ownerP50Ms);
+  const medianNonOwnerP50Ms = median(nonOwnerP50Ms);
+  return {
+    object,
+    ownerP50Ms: [...ownerP50Ms],
+    nonOwnerP50Ms: [...nonOwnerP50Ms],
+    medianOwnerP50Ms,
+    medianNonOwnerP50Ms,
+    ratio: medianOwnerP50Ms === 0 ? 0 : medianNonOwnerP50Ms / medianOwnerP50Ms,
+  };
+}
+
+export function oneConnectionTable(latencies: readonly OneConnectionLatency[]): string {
+  return table(
+    ['one connection, p50', 'object', 'rounds ms (non-owner, no hot copy / owner)', 'median ms', 'non-owner / owner'],
+    latencies.map((l) => [
+      'non-owner without hot copy vs local hit',
+      l.object,
+      l.nonOwnerP50Ms.map((ms, i) => `${ms.toFixed(3)}/${(l.ownerP50Ms[i] ?? 0).toFixed(3)}`).join(' '),
+      `${l.medianNonOwnerP50Ms.toFixed(3)} / ${l.medianOwnerP50Ms.toFixed(3)}`,
+      `${l.ratio.toFixed(2)}x`,
+    ]),
+  );
 }
 
 export interface ClusterResults {
@@ -49,6 +89,7 @@ export interface ClusterResults {
   settings: BenchSettings;
   measurements: Measurement[];
   ratios: ClusterRatio[];
+  oneConnection: OneConnectionLatency[];
 }
 
 export interface ClusterSample {
@@ -89,8 +130,17 @@ function peerFetchesPerRead(rounds: readonly ClusterRoundRatio[]): number {
   return total === 0 ? 0 : reads.peer / total;
 }
 
-export function clusterRatioFor(info: ClusterCaseInfo, rounds: readonly ClusterRoundRatio[]): ClusterRatio {
+/**
+ * `rounds` of one path with the owner path's rounds of the same run: the median of the per-round req/s ratios of
+ * the path to the owner.
+ */
+export function clusterRatioFor(info: ClusterCaseInfo, rounds: readonly ClusterRoundRatio[], ownerRounds: readonly ClusterRoundRatio[]): ClusterRatio {
+  const toOwner = rounds.map((r, i) => {
+    const owner = ownerRounds[i]?.clusterRequestsPerSec ?? 0;
+    return owner === 0 ? 0 : r.clusterRequestsPerSec / owner;
+  });
   return {
+    medianRatioToOwner: median(toOwner),
     ...info,
     rounds: [...rounds],
     medianRatio: median(rounds.map((r) => r.ratio)),
@@ -112,6 +162,7 @@ export function clusterRatioTable(ratios: readonly ClusterRatio[]): string {
       'object',
       'rounds (cluster/1 node)',
       'median',
+      'req/s / owner',
       'median req/s cluster / 1 node',
       'MB/s cluster',
       'p99 ms cluster / 1 node',
@@ -124,6 +175,7 @@ export function clusterRatioTable(ratios: readonly ClusterRatio[]): string {
       r.object,
       r.rounds.map((round) => `${round.ratio.toFixed(2)}x`).join(' '),
       `${r.medianRatio.toFixed(2)}x`,
+      `${r.medianRatioToOwner.toFixed(2)}x`,
       `${r.clusterMedianRequestsPerSec.toFixed(0)} / ${r.singleMedianRequestsPerSec.toFixed(0)}`,
       (r.clusterMedianBytesPerSec / BYTES_PER_MB).toFixed(1),
       `${r.clusterMedianP99LatencyMs.toFixed(2)} / ${r.singleMedianP99LatencyMs.toFixed(2)}`,

@@ -44,9 +44,13 @@ export async function freePorts(count: number): Promise<number[]> {
   return ports;
 }
 
-async function spawnNodes(name: string, args: readonly (readonly string[])[]): Promise<ServerProcess[]> {
+async function spawnNodes(
+  name: string,
+  args: readonly (readonly string[])[],
+  nodeFlags: (index: number) => readonly string[],
+): Promise<ServerProcess[]> {
   const started = await Promise.allSettled(
-    args.map((nodeArgs, index) => spawnFalcon(`${name} node ${index}`, nodeArgs)),
+    args.map((nodeArgs, index) => spawnFalcon(`${name} node ${index}`, nodeArgs, nodeFlags(index))),
   );
   const nodes = started.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
   const failed = started.find((result): result is PromiseRejectedResult => result.status === 'rejected');
@@ -59,7 +63,8 @@ async function spawnNodes(name: string, args: readonly (readonly string[])[]): P
 
 /**
  * Starts CLUSTER_SIZE nodes reading from `upstream`, with a random cluster secret and any `extraFlags`, and
- * presigns `urlsPerObject` GETs of each of `objects` for each node.
+ * presigns `urlsPerObject` GETs of each of `objects` for each node. `nodeFlags` go to node itself, per node
+ * (e.g. --cpu-prof with a directory of its own).
  */
 export async function startCluster(
   name: string,
@@ -67,6 +72,7 @@ export async function startCluster(
   objects: readonly ServedObject[],
   urlsPerObject: number,
   extraFlags: readonly string[],
+  nodeFlags: (index: number) => readonly string[] = () => [],
 ): Promise<BenchCluster> {
   const ports = await freePorts(CLUSTER_SIZE);
   const urls = ports.map((port) => `http://127.0.0.1:${port}`);
@@ -75,6 +81,7 @@ export async function startCluster(
   const processes = await spawnNodes(
     name,
     ports.map((port) => [upstream.origin, '--port', String(port), ...shared]),
+    nodeFlags,
   );
   const stop = async (): Promise<void> => {
     await Promise.all(processes.map((node) => node.stop()));

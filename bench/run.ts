@@ -6,7 +6,7 @@ import { type ServerProcess, spawnServer } from './child-server.js';
 import { Cleanup } from './cleanup.js';
 import { spawnFalcon, useCompiledFalcon } from './falcon-build.js';
 import { type ClusterBenchOutput, benchClusters, startClusters } from './cluster-bench.js';
-import { clusterRatioTable } from './cluster-report.js';
+import { clusterRatioTable, oneConnectionTable } from './cluster-report.js';
 import { type CompetitorResults, Competitors } from './competitors.js';
 import { type LargeObjectOutput, type LargeObjectSettings, benchLargeObject } from './large-bench.js';
 import { MIB } from './large-object.js';
@@ -329,7 +329,7 @@ async function runClusterCases(
   const cases = CLUSTER_CASES.map((benchCase) => ({ benchCase, object: objectFor(objects, benchCase) }));
   const output = await benchClusters({ single: falcon, clusters, cases, settings });
   const { measurements, ratios } = output.results;
-  console.log(`\n${measurementTable(measurements)}\n\n${clusterRatioTable(ratios)}\n`);
+  console.log(`\n${measurementTable(measurements)}\n\n${clusterRatioTable(ratios)}\n\n${oneConnectionTable(output.results.oneConnection)}\n`);
   printWarnings([busyMachineWarning(measurements)]);
   return output;
 }

@@ -125,6 +125,8 @@ export class VersionChangedError extends S3Error {
 }
 
 const MAX_RESTARTS = 2;
+/** Blocks from an owner up to this size are sent once complete rather than as they arrive (see heldFill). */
+const SMALL_PEER_BLOCK_BYTES = 64 * 1024;
 
 /** A plain hit's answer: 200 with these headers (names and values in turn), and the body (a view of a held block) unless it is a HEAD. */
 export interface PlainHit {
@@ -588,7 +590,8 @@ export class Gateway {
     const fill = new BlockFill({
       ...reserved,
       source: body,
-      sourceMayContinue: true,
+      // Only a body longer than the block goes on past it; one that ends with it is read to its end.
+      sourceMayContinue: live.bytes > length,
       onBytes: owner === undefined ? this.options.onUpstreamBytes : undefined,
       resume: owner === undefined ? undefined : this.resumeFromUpstream(version, 0, length, owner),
       onIntact: tracked.keep,
@@ -625,7 +628,7 @@ export class Gateway {
       this.options.onBlockRead?.('coalesced', tierName);
       const fill = await inflight.fill;
       const release = fill.body.hold();
-      if (!fill.body.recycled) return { kind: 'memory', body: fill.body, fill, release };
+      if (!fill.body.recycled) return this.heldFill(fill, release, owner !== undefined);
       // Filled, cached and evicted again while this read waited: start over.
       release();
       return this.acquire(version, index);
@@ -642,7 +645,19 @@ export class Gateway {
     const filling = this.startBlockFill(version, index, owner, reserved, tracked.keep);
     tracked.started(filling);
     const fill = await filling;
-    return { kind: 'memory', body: fill.body, fill, release: fill.body.hold() };
+    return this.heldFill(fill, fill.body.hold(), owner !== undefined);
+  }
+
+  /**
+   * A block being filled, held by a reader. A small block from an owner comes in one or two chunks
+   * right behind the answer's head: once it is complete it is sent like a cached one (from memory,
+   * with the head in one write) rather than followed as it arrives.
+   */
+  private async heldFill(fill: BlockFill, release: () => void, fromOwner: boolean): Promise<AcquiredBlock> {
+    if (fromOwner && fill.body.size <= SMALL_PEER_BLOCK_BYTES && (await fill.completed)) {
+      return { kind: 'memory', body: fill.body, fill: undefined, release };
+    }
+    return { kind: 'memory', body: fill.body, fill, release };
   }
 
   /** The block's owner when it is another live node: block 0 goes with the object's owner, the others spread by their own key. */

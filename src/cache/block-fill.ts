@@ -93,6 +93,8 @@ export class BlockFill {
         throw new S3Error('BadGateway', { message: 'The upstream body ended before its Content-Length.' });
       } catch (err) {
         discardBody(source);
+        // Every byte arrived: a source failing only after that (before its end) takes nothing from them.
+        if (this.receivedBytes === size && !overflowed) return;
         if (resumed || resume === undefined || overflowed) throw err;
         resumed = true;
         source = await resume(this.receivedBytes);

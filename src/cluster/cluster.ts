@@ -5,6 +5,9 @@ import type { PeerClient } from './peer-client.js';
 import type { PeerHealth } from './peer-health.js';
 import { RendezvousRing } from './ring.js';
 
+/** Owners remembered per set of live members; past it they are forgotten and computed again. */
+const MAX_REMEMBERED_OWNERS = 10_000;
+
 export interface ClusterOptions {
   membership: Membership;
   peers: PeerClient;
@@ -20,13 +23,25 @@ export interface ClusterStatus {
 
 /** Who owns a key, how to ask the owner, and how to tell every node about a write. */
 export class Cluster {
+  /** The ring of the live members last seen, and the owners it gave, until the live members change. */
+  private ring: { live: string; owners: Map<string, string | undefined>; ring: RendezvousRing } | undefined;
+
   constructor(private readonly options: ClusterOptions) {}
 
   /** The key's owner when it is another live node; undefined when this node owns it. */
   remoteOwner(cacheKey: string): string | undefined {
     const { membership, peers } = this.options;
     const live = membership.members().filter((m) => m === membership.self || peers.isUp(m));
-    const owner = new RendezvousRing(live).owner(cacheKey);
+    const liveKey = live.join('\n');
+    if (this.ring?.live !== liveKey) this.ring = { live: liveKey, owners: new Map(), ring: new RendezvousRing(live) };
+    const owners = this.ring.owners;
+    let owner = owners.get(cacheKey);
+    if (owner === undefined && !owners.has(cacheKey)) {
+      // Hashing every member with the key costs more than the read of a small cached object.
+      if (owners.size >= MAX_REMEMBERED_OWNERS) owners.clear();
+      owner = this.ring.ring.owner(cacheKey);
+      owners.set(cacheKey, owner);
+    }
     return owner === membership.self ? undefined : owner;
   }
 

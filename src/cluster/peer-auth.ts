@@ -1,4 +1,4 @@
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, createSecretKey, type KeyObject, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ReplayGuard } from './replay-guard.js';
 
 export const PEER_TIMESTAMP_HEADER = 'x-falcon-peer-timestamp';
@@ -14,6 +14,13 @@ export const PEER_SIGNATURE_HEADER = 'x-falcon-peer-signature';
 export const PEER_WINDOW_MS = 30_000;
 const MAX_REMEMBERED_NONCES = 100_000;
 const SCHEME = 'falcon-peer-v2';
+/** Reads and most peer requests have no body: its hash is the same every time. */
+const EMPTY_BODY_SHA256 = createHash('sha256').digest('hex');
+const NONCE_BYTES = 16;
+const NONCES_PER_DRAW = 256;
+const HEX_64 = /^[0-9a-f]{64}$/;
+const HEX_32 = /^[0-9a-f]{32}$/;
+const DIGITS = /^\d{1,16}$/;
 
 export interface PeerAuthOptions {
   now?: () => number;
@@ -38,18 +45,20 @@ export type PeerCheck<T> = ({ ok: true } & T) | { ok: false; reason: string };
 export class PeerAuth {
   private readonly now: () => number;
   private readonly seen: ReplayGuard;
+  /** Made once: an HMAC keyed by a KeyObject skips importing the key on every request. */
+  private readonly key: KeyObject;
+  private random = Buffer.alloc(0);
+  private randomOffset = 0;
 
-  constructor(
-    private readonly secret: string,
-    options: PeerAuthOptions = {},
-  ) {
+  constructor(secret: string, options: PeerAuthOptions = {}) {
+    this.key = createSecretKey(Buffer.from(secret, 'utf8'));
     this.now = options.now ?? Date.now;
     this.seen = new ReplayGuard({ windowMs: PEER_WINDOW_MS, maxEntries: options.maxRememberedNonces ?? MAX_REMEMBERED_NONCES });
   }
 
   sign(method: string, pathAndQuery: string, body: string | Buffer = ''): Record<string, string> {
     const timestamp = String(this.now());
-    const nonce = randomBytes(16).toString('hex');
+    const nonce = this.nextNonce();
     const bodySha256 = sha256Hex(body);
     return {
       [PEER_TIMESTAMP_HEADER]: timestamp,
@@ -69,10 +78,10 @@ export class PeerAuth {
     const bodySha256 = header(PEER_CONTENT_SHA256_HEADER);
     const signature = header(PEER_SIGNATURE_HEADER);
     if (
-      timestamp === undefined || !/^\d{1,16}$/.test(timestamp) ||
-      nonce === undefined || !/^[0-9a-f]{32}$/.test(nonce) ||
-      bodySha256 === undefined || !/^[0-9a-f]{64}$/.test(bodySha256) ||
-      signature === undefined || !/^[0-9a-f]{64}$/.test(signature)
+      timestamp === undefined || !DIGITS.test(timestamp) ||
+      nonce === undefined || !HEX_32.test(nonce) ||
+      bodySha256 === undefined || !HEX_64.test(bodySha256) ||
+      signature === undefined || !HEX_64.test(signature)
     ) {
       return { ok: false, reason: 'missing or malformed authentication headers' };
     }
@@ -86,19 +95,31 @@ export class PeerAuth {
 
   /** The second check, on the body read: it is the one signed, and the request was not accepted before. */
   admit(request: SignedPeerRequest, body: Buffer): PeerCheck<object> {
-    const actual = Buffer.from(sha256Hex(body), 'hex');
-    if (!timingSafeEqual(actual, Buffer.from(request.bodySha256, 'hex'))) return { ok: false, reason: 'body does not match its signature' };
+    // The hash of a body is no secret (it travels in a header), so comparing it in plain is safe.
+    if (sha256Hex(body) !== request.bodySha256) return { ok: false, reason: 'body does not match its signature' };
     if (!this.seen.remember(request.nonce, request.timestampMs, this.now())) return { ok: false, reason: 'replayed' };
     return { ok: true };
   }
 
+  /** 16 random bytes in hex, cut from a larger draw: one call into the CSPRNG per NONCES_PER_DRAW requests. */
+  private nextNonce(): string {
+    if (this.randomOffset === this.random.length) {
+      this.random = randomBytes(NONCE_BYTES * NONCES_PER_DRAW);
+      this.randomOffset = 0;
+    }
+    const nonce = this.random.toString('hex', this.randomOffset, this.randomOffset + NONCE_BYTES);
+    this.randomOffset += NONCE_BYTES;
+    return nonce;
+  }
+
   private mac(method: string, pathAndQuery: string, timestamp: string, nonce: string, bodySha256: string): string {
-    return createHmac('sha256', this.secret)
+    return createHmac('sha256', this.key)
       .update(`${SCHEME}\n${method.toUpperCase()}\n${pathAndQuery}\n${timestamp}\n${nonce}\n${bodySha256}`)
       .digest('hex');
   }
 }
 
 function sha256Hex(body: string | Buffer): string {
+  if (body.length === 0) return EMPTY_BODY_SHA256;
   return createHash('sha256').update(body).digest('hex');
 }

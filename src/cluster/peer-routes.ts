@@ -108,12 +108,14 @@ export function createPeerRoutes(options: PeerRoutesOptions): PeerRoutes {
     const signed = auth.checkSignature(method, `${url.pathname}${url.search}`, (name) => firstHeader(req.headers, name));
     if (!signed.ok) return refuse(req, res, path, signed.reason);
     // Only requests with a valid MAC get this far, so only peers can make a node read a body.
-    let body: Buffer;
-    try {
-      body = await readBounded(req, MAX_BODY_BYTES + 1);
-    } catch {
-      res.destroy();
-      return;
+    let body: Buffer = NO_BODY;
+    if (hasBody(req)) {
+      try {
+        body = await readBounded(req, MAX_BODY_BYTES + 1);
+      } catch {
+        res.destroy();
+        return;
+      }
     }
     if (body.length > MAX_BODY_BYTES) return plain(res, 413, 'peer request body too large');
     const admitted = auth.admit(signed.request, body);
@@ -124,6 +126,14 @@ export function createPeerRoutes(options: PeerRoutesOptions): PeerRoutes {
     if (method === 'POST' && path === PEER_FLUSH_PATH) return flush(res);
     return plain(res, 404, 'no such peer route');
   };
+}
+
+const NO_BODY = Buffer.alloc(0);
+
+/** Reads send no body: in HTTP/1.1 a request has one only when it says so (RFC 9112, 6.3). */
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
 function isKeyList(value: unknown): value is Array<[string, string]> {
