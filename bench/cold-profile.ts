@@ -22,6 +22,8 @@ import { requestTarget, withTargets } from './presign.js';
 const TOP = Number(process.env.PROFILE_TOP ?? 20);
 const READS = Number(process.env.PROFILE_READS ?? 1);
 /** More Falcon flags, e.g. "--readahead-blocks 4", to see how they change the read. */
+/** Reads before the profiled ones, e.g. to fill a small cache so that the profiled reads reuse evicted blocks' buffers. */
+const UNPROFILED_READS = Number(process.env.PROFILE_SKIP_READS ?? 0);
 const EXTRA_FLAGS = (process.env.PROFILE_FALCON_FLAGS ?? '').split(' ').filter((flag) => flag !== '');
 
 async function printTop(name: string, dir: string, window: Window): Promise<void> {
@@ -56,12 +58,13 @@ async function profile(cleanup: Cleanup): Promise<void> {
     if (!falconStopped) await falcon.stop();
   });
   const objects = [];
-  for (let i = 0; i < READS; i++) {
+  for (let i = 0; i < UNPROFILED_READS + READS; i++) {
     objects.push(await seedLargeObject(new URL(upstream.url), dir, { label: sizeLabel(COLD_LARGE_BYTES), key: `cold-profile-${i}`, size: COLD_LARGE_BYTES }));
   }
   const server = await withTargets(falcon, objects, 1);
-  const fromUs = monotonicUs();
-  for (const object of objects) {
+  let fromUs = monotonicUs();
+  for (const [i, object] of objects.entries()) {
+    if (i === UNPROFILED_READS) fromUs = monotonicUs();
     const response = await readObject(server.url, requestTarget(server, object));
     if (response.bytes !== object.size) throw new Error(`read ${response.bytes} bytes of ${object.size}`);
     const mbps = response.bytes / 1e6 / (response.elapsedMs / 1000);
