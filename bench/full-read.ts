@@ -25,6 +25,8 @@ export interface ReadResponse {
   bytes: number;
   /** From connecting to the end of the body. */
   elapsedMs: number;
+  /** From connecting to the first body byte (to the end of the head for an empty body). */
+  firstByteMs: number;
   /** SHA-256 of the body, when asked for. */
   sha256?: string;
 }
@@ -56,7 +58,7 @@ export function readObject(
   const request = `GET ${target} HTTP/1.1\r\nHost: ${url.host}\r\n${extra.join('')}Connection: close\r\n\r\n`;
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const response: ReadResponse = { status: 0, headers: {}, bytes: 0, elapsedMs: 0 };
+    const response: ReadResponse = { status: 0, headers: {}, bytes: 0, elapsedMs: 0, firstByteMs: 0 };
     let head: Buffer | undefined = Buffer.alloc(0);
     let expected: number | undefined;
     let settled = false;
@@ -73,6 +75,7 @@ export function readObject(
       resolve(response);
     };
     const body = (bytes: Buffer): void => {
+      if (response.bytes === 0 && bytes.length > 0) response.firstByteMs = performance.now() - started;
       response.bytes += bytes.length;
       hash?.update(bytes);
       if (expected !== undefined && response.bytes >= expected) {
@@ -104,8 +107,10 @@ export function readObject(
       expected = contentLength === undefined ? undefined : Number(contentLength);
       const rest = head.subarray(end + HEAD_END.length);
       head = undefined;
-      if (expected === 0) finish();
-      else body(rest);
+      if (expected === 0) {
+        response.firstByteMs = performance.now() - started;
+        finish();
+      } else body(rest);
       return true;
     };
     const socket = connect({

@@ -1,4 +1,5 @@
 import { spawnFalcon } from './falcon-build.js';
+import { type ColdResults, type ColdSettings, benchColdMisses, coldRatioTable } from './cold-bench.js';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -58,6 +59,7 @@ const HIT_RETRY_MS = 100;
 
 export interface LargeObjectSettings extends BenchSettings {
   sizeBytes: number;
+  cold: ColdSettings;
 }
 
 export interface LargeObjectResults {
@@ -67,6 +69,7 @@ export interface LargeObjectResults {
   fullReadSummaries: FullReadSummary[];
   ranges: { measurements: Measurement[]; ratio: Ratio; falconUpstreamGets: number };
   parquet: ParquetResult;
+  coldMisses: ColdResults;
 }
 
 export interface LargeObjectOutput {
@@ -279,6 +282,7 @@ function printResults(results: LargeObjectResults): void {
   }
   console.log(`Parquet-like reads of ${label} (last 64 KiB, then 20 scattered 2 MiB ranges; twice) through a fresh Falcon:`);
   console.log(`${parquetTable(results.parquet)}\n`);
+  console.log(`Cold misses, Falcon against the upstream itself (medians):\n${coldRatioTable(results.coldMisses.ratios)}\n`);
 }
 
 /**
@@ -293,12 +297,13 @@ export async function benchLargeObject(
   urlsPerObject: number,
   cleanup: Cleanup,
 ): Promise<LargeObjectOutput> {
+  const cold = await benchColdMisses(upstream, dir, settings.cold, LARGE_FALCON_FLAGS, cleanup);
+  const problems: string[] = [...cold.problems];
   const label = sizeLabel(settings.sizeBytes);
   console.error(`streaming a random ${label} object into the upstream...`);
   let started = performance.now();
   const object = await seedLargeObject(new URL(upstream.url), dir, { label, key: LARGE_OBJECT_KEY, size: settings.sizeBytes });
   console.error(`  took ${secondsSince(started)} s`);
-  const problems: string[] = [];
   started = performance.now();
   const parquet = await runParquet(upstream, object, urlsPerObject, cleanup);
   console.error(`  took ${secondsSince(started)} s`);
@@ -321,6 +326,7 @@ export async function benchLargeObject(
       fullReadSummaries: fullReads.summaries,
       ranges,
       parquet,
+      coldMisses: cold.results,
     };
     printResults(results);
     return { results, problems };

@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,7 +8,8 @@ import { spawnFalcon, useCompiledFalcon } from './falcon-build.js';
 import { type ClusterBenchOutput, benchClusters, startClusters } from './cluster-bench.js';
 import { clusterRatioTable, oneConnectionTable } from './cluster-report.js';
 import { type CompetitorResults, Competitors } from './competitors.js';
-import { type LargeObjectOutput, type LargeObjectSettings, benchLargeObject } from './large-bench.js';
+import { type ColdOutput, benchColdMisses, coldRatioTable } from './cold-bench.js';
+import { LARGE_FALCON_FLAGS, type LargeObjectOutput, type LargeObjectSettings, benchLargeObject } from './large-bench.js';
 import { MIB } from './large-object.js';
 import {
   type BenchSettings,
@@ -113,8 +114,8 @@ interface Settings {
   cluster: BenchSettings | undefined;
   /** BENCH_UNIQUE_SIGNATURES=1: more distinct presigned URLs per object than Falcon remembers verified requests. */
   uniqueSignatures: boolean;
-  /** BENCH_LARGE_OBJECT: run the large-object cases after the others (default), not at all, or alone. */
-  largeObjectMode: 'also' | 'skip' | 'only';
+  /** BENCH_LARGE_OBJECT: run the large-object cases after the others (default), not at all, alone, or only their cold misses. */
+  largeObjectMode: 'also' | 'skip' | 'only' | 'cold';
   largeObject: LargeObjectSettings;
 }
 
@@ -130,7 +131,8 @@ function readLargeObjectMode(env: NodeJS.ProcessEnv): Settings['largeObjectMode'
   if (text === '' || text === '1') return 'also';
   if (text === '0') return 'skip';
   if (text === 'only') return 'only';
-  throw new Error(`BENCH_LARGE_OBJECT must be 0, 1 or only, got "${text}"`);
+  if (text === 'cold') return 'cold';
+  throw new Error(`BENCH_LARGE_OBJECT must be 0, 1, only or cold, got "${text}"`);
 }
 
 function readSettings(env: NodeJS.ProcessEnv): Settings {
@@ -146,7 +148,11 @@ function readSettings(env: NodeJS.ProcessEnv): Settings {
     rounds: readNumber(env, 'BENCH_CLUSTER_ROUNDS', 3, 0, true),
     primeSeconds: readNumber(env, 'BENCH_CLUSTER_PRIME_SECONDS', 1, 0, false),
   };
-  const largeObject: LargeObjectSettings = { ...single, sizeBytes: readNumber(env, 'BENCH_LARGE_OBJECT_MIB', 1024, 64, true) * MIB };
+  const largeObject: LargeObjectSettings = {
+    ...single,
+    sizeBytes: readNumber(env, 'BENCH_LARGE_OBJECT_MIB', 1024, 64, true) * MIB,
+    cold: { ttfbReads: readNumber(env, 'BENCH_COLD_READS', 15, 1, true), largeRounds: readNumber(env, 'BENCH_COLD_ROUNDS', 5, 1, true) },
+  };
   return {
     single,
     cluster: cluster.rounds === 0 ? undefined : cluster,
@@ -387,13 +393,17 @@ async function bench(settings: Settings, cleanup: Cleanup): Promise<void> {
   await useCompiledFalcon(cleanup);
   const upstream = await startUpstream(dir, cleanup);
 
-  const small =
-    settings.largeObjectMode === 'only' ? undefined : await benchSmallObjects(settings, dir, new URL(upstream.url), urlsPerObject, cleanup);
+  const mode = settings.largeObjectMode;
+  const small = mode === 'only' || mode === 'cold' ? undefined : await benchSmallObjects(settings, dir, new URL(upstream.url), urlsPerObject, cleanup);
   let large: LargeObjectOutput | undefined;
-  if (settings.largeObjectMode !== 'skip') {
+  let coldOnly: ColdOutput | undefined;
+  if (mode === 'cold') {
+    coldOnly = await benchColdMisses(upstream, dir, settings.largeObject.cold, LARGE_FALCON_FLAGS, cleanup);
+    console.log(`\nCold misses, Falcon against the upstream itself (medians):\n${coldRatioTable(coldOnly.results.ratios)}\n`);
+  } else if (mode !== 'skip') {
     large = await benchLargeObject(upstream, dir, settings.largeObject, urlsPerObject, cleanup);
   }
-  const problems = [...(small?.problems ?? []), ...(large?.problems ?? [])];
+  const problems = [...(small?.problems ?? []), ...(large?.problems ?? []), ...(coldOnly?.problems ?? [])];
   if (problems.length > 0) throw new Error(`the run is invalid, results not written:\n  ${problems.join('\n  ')}`);
   if (small !== undefined) {
     const file = settings.uniqueSignatures ? UNIQUE_SIGNATURES_RESULTS_FILE : RESULTS_FILE;
@@ -405,6 +415,26 @@ async function bench(settings: Settings, cleanup: Cleanup): Promise<void> {
     await writeResultsFile(LARGE_OBJECT_RESULTS_FILE, { settings: settings.largeObject, authentication, ...large.results });
     console.log(`large-object results written to ${LARGE_OBJECT_RESULTS_FILE}`);
   }
+  if (coldOnly !== undefined) {
+    await writeColdMisses(settings.largeObject, coldOnly);
+    console.log(`cold misses written to ${LARGE_OBJECT_RESULTS_FILE}`);
+  }
+}
+
+/** A run of the cold misses alone replaces only their part of the large-object results. */
+async function writeColdMisses(settings: LargeObjectSettings, cold: ColdOutput): Promise<void> {
+  let previous: Record<string, unknown> = {};
+  try {
+    previous = JSON.parse(await readFile(LARGE_OBJECT_RESULTS_FILE, 'utf8')) as Record<string, unknown>;
+  } catch {
+    // No earlier large-object run: the file holds the cold misses alone.
+  }
+  if (previous.generatedAt === undefined) {
+    await writeResultsFile(LARGE_OBJECT_RESULTS_FILE, { coldSettings: settings.cold, coldMissesGeneratedAt: new Date().toISOString(), coldMisses: cold.results });
+    return;
+  }
+  const contents = { ...previous, coldSettings: settings.cold, coldMissesGeneratedAt: new Date().toISOString(), coldMisses: cold.results };
+  await writeFile(LARGE_OBJECT_RESULTS_FILE, `${JSON.stringify(contents, null, 2)}\n`);
 }
 
 async function main(): Promise<void> {

@@ -62,15 +62,32 @@ export async function* blockStream(options: BlockStreamOptions): AsyncGenerator<
       window.push(acquiring);
     }
   };
+  // With the first block in hand, its first bytes go out before any block ahead is asked for:
+  // signing and sending those requests would delay them, and their answers would compete with it.
+  let aheadStarted = options.first === undefined;
+  let ended = false;
+  const startAhead = (): void => {
+    aheadStarted = true;
+    // After the write of the first bytes reached the socket (the response flushes on the next tick).
+    setImmediate(() => {
+      if (!ended) refill();
+    });
+  };
   try {
     for (let index = firstIndex; index <= lastIndex; index++) {
-      refill();
+      if (aheadStarted || window.length === 0) {
+        aheadStarted = true;
+        refill();
+      }
       const block = await (window.shift() as Promise<AcquiredBlock>);
       const blockStart = layout.start(index);
       const from = Math.max(start, blockStart) - blockStart;
       const to = Math.min(endExclusive, blockStart + layout.length(index, size)) - blockStart;
       if (block.kind === 'live') {
-        for await (const bytes of exactly(await block.open(from, to), to - from)) yield { bytes };
+        for await (const bytes of exactly(await block.open(from, to), to - from)) {
+          yield { bytes };
+          if (!aheadStarted) startAhead();
+        }
         continue;
       }
       let handedOver = false;
@@ -83,6 +100,7 @@ export async function* blockStream(options: BlockStreamOptions): AsyncGenerator<
             handedOver = true;
             yield { bytes, release: block.release };
           } else yield { bytes };
+          if (!aheadStarted) startAhead();
         }
       } finally {
         // Slices of it may still be on their way to the client.
@@ -90,6 +108,7 @@ export async function* blockStream(options: BlockStreamOptions): AsyncGenerator<
       }
     }
   } finally {
+    ended = true;
     for (const pending of window) {
       pending.then(
         (block) => {
