@@ -2,7 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ServerProcess, spawnServer } from './child-server.js';
-import { Cleanup } from './cleanup.js';
+import type { Cleanup } from './cleanup.js';
+import { runScript } from './script.js';
 import { COLD_LARGE_BYTES } from './cold-bench.js';
 import { monotonicUs, readProfile, selfTimes, totalTimes, type Window } from './cpu-profile.js';
 import { spawnFalcon, useCompiledFalcon } from './falcon-build.js';
@@ -10,7 +11,6 @@ import { readObject } from './full-read.js';
 import { LARGE_FALCON_FLAGS } from './large-bench.js';
 import { sizeLabel } from './large-object.js';
 import { seedLargeObject } from './large-object.js';
-import { pinClient } from './pinning.js';
 import { requestTarget, withTargets } from './presign.js';
 
 /**
@@ -79,13 +79,4 @@ async function profile(cleanup: Cleanup): Promise<void> {
   await printTop('upstream (s3rver)', join(dir, 'upstream-profile'), window);
 }
 
-const cleanup = new Cleanup();
-try {
-  pinClient();
-  await profile(cleanup);
-} catch (err) {
-  console.error('profile failed:', err);
-  process.exitCode = 1;
-} finally {
-  await cleanup.run();
-}
+await runScript('cold profile', profile);

@@ -62,10 +62,8 @@ async function locationOf(frame: CallFrame): Promise<string> {
   return `${path}:${line + 1}`;
 }
 
-/** Self time per function (same name and place summed over call sites) in samples taken within `window`, largest first. */
-export async function selfTimes(profile: CpuProfile, window: Window): Promise<SelfTime[]> {
-  const frameOf = new Map(profile.nodes.map((node) => [node.id, node.callFrame]));
-  const usByNode = new Map<number, number>();
+/** Calls `visit` with the node and duration of every sample in `window` but idle ones; returns their total µs. */
+function forEachBusySample(profile: CpuProfile, frameOf: ReadonlyMap<number, CallFrame>, window: Window, visit: (id: number, us: number) => void): number {
   let busyUs = 0;
   let at = profile.startTime;
   profile.samples.forEach((id, i) => {
@@ -73,8 +71,16 @@ export async function selfTimes(profile: CpuProfile, window: Window): Promise<Se
     at += us;
     if (at < window.fromUs || at > window.toUs || frameOf.get(id)?.functionName === '(idle)') return;
     busyUs += us;
-    usByNode.set(id, (usByNode.get(id) ?? 0) + us);
+    visit(id, us);
   });
+  return busyUs;
+}
+
+/** Self time per function (same name and place summed over call sites) in samples taken within `window`, largest first. */
+export async function selfTimes(profile: CpuProfile, window: Window): Promise<SelfTime[]> {
+  const frameOf = new Map(profile.nodes.map((node) => [node.id, node.callFrame]));
+  const usByNode = new Map<number, number>();
+  const busyUs = forEachBusySample(profile, frameOf, window, (id, us) => usByNode.set(id, (usByNode.get(id) ?? 0) + us));
   const totals = new Map<string, { name: string; location: string; us: number }>();
   for (const [id, us] of usByNode) {
     const frame = frameOf.get(id);
@@ -100,13 +106,7 @@ export async function totalTimes(profile: CpuProfile, window: Window): Promise<S
   for (const node of profile.nodes) for (const child of node.children ?? []) parentOf.set(child, node.id);
   const frameOf = new Map(profile.nodes.map((node) => [node.id, node.callFrame]));
   const totals = new Map<string, { frame: CallFrame; us: number }>();
-  let busyUs = 0;
-  let at = profile.startTime;
-  profile.samples.forEach((id, i) => {
-    const us = profile.timeDeltas[i] ?? 0;
-    at += us;
-    if (at < window.fromUs || at > window.toUs || frameOf.get(id)?.functionName === '(idle)') return;
-    busyUs += us;
+  const busyUs = forEachBusySample(profile, frameOf, window, (id, us) => {
     // A recursive function counts once per sample.
     const seen = new Set<string>();
     for (let node: number | undefined = id; node !== undefined; node = parentOf.get(node)) {

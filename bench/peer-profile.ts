@@ -2,7 +2,8 @@ import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnServer } from './child-server.js';
-import { Cleanup } from './cleanup.js';
+import type { Cleanup } from './cleanup.js';
+import { positiveNumberFromEnv, runScript } from './script.js';
 import { type BenchCluster, CLUSTER_SIZE, startCluster } from './cluster.js';
 import { monotonicUs, readProfile, selfTimes, type Window } from './cpu-profile.js';
 import { LoadGenerator } from './load.js';
@@ -19,18 +20,11 @@ import { BENCH_BUCKET } from './shared.js';
  * instead, and after a load on the non-owner the top self-time functions of both processes are printed.
  */
 
-function readNumber(name: string, fallback: number): number {
-  const text = process.env[name]?.trim();
-  if (text === undefined || text === '') return fallback;
-  const value = Number(text);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number, got "${text}"`);
-  return value;
-}
 
-const SECONDS = readNumber('PEER_SECONDS', 2);
-const ROUNDS = readNumber('PEER_ROUNDS', 3);
-const CONNECTIONS = readNumber('PEER_CONNECTIONS', 32);
-const TOP = readNumber('PROFILE_TOP', 15);
+const SECONDS = positiveNumberFromEnv('PEER_SECONDS', 2);
+const ROUNDS = positiveNumberFromEnv('PEER_ROUNDS', 3);
+const CONNECTIONS = positiveNumberFromEnv('PEER_CONNECTIONS', 32);
+const TOP = positiveNumberFromEnv('PROFILE_TOP', 15);
 const PROFILE = process.env.PEER_PROFILE === '1';
 const OBJECT = { label: '1 KiB', key: 'obj-1k', size: 1024 } as const;
 const HIT_TRIES = 50;
@@ -142,12 +136,4 @@ async function run(cleanup: Cleanup): Promise<void> {
   );
 }
 
-const cleanup = new Cleanup();
-try {
-  await run(cleanup);
-} catch (err) {
-  console.error('peer profile failed:', err);
-  process.exitCode = 1;
-} finally {
-  await cleanup.run();
-}
+await runScript('peer profile', run);

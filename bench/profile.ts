@@ -2,12 +2,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ServerProcess, spawnServer } from './child-server.js';
-import { Cleanup } from './cleanup.js';
+import type { Cleanup } from './cleanup.js';
+import { positiveNumberFromEnv, runScript } from './script.js';
 import { spawnFalcon, useCompiledFalcon } from './falcon-build.js';
 import { monotonicUs, readProfile, selfTimes, totalTimes, type Window } from './cpu-profile.js';
 import { RequestCycle, headerSignedPool } from './header-sign.js';
 import { LoadGenerator } from './load.js';
-import { pinClient } from './pinning.js';
 import { seedObjects } from './objects.js';
 
 /**
@@ -16,19 +16,12 @@ import { seedObjects } from './objects.js';
  * Authorization header (as the SDKs sign). Prints the top self-time functions of Falcon's process.
  */
 
-function readNumber(name: string, fallback: number): number {
-  const text = process.env[name]?.trim();
-  if (text === undefined || text === '') return fallback;
-  const value = Number(text);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number, got "${text}"`);
-  return value;
-}
 
-const SECONDS = readNumber('PROFILE_SECONDS', 5);
-const CONNECTIONS = readNumber('PROFILE_CONNECTIONS', 32);
-const TOP = readNumber('PROFILE_TOP', 25);
+const SECONDS = positiveNumberFromEnv('PROFILE_SECONDS', 5);
+const CONNECTIONS = positiveNumberFromEnv('PROFILE_CONNECTIONS', 32);
+const TOP = positiveNumberFromEnv('PROFILE_TOP', 25);
 /** More requests than the run sends at any plausible rate, so none is sent twice. */
-const POOL_SIZE = readNumber('PROFILE_REQUESTS', 100_000);
+const POOL_SIZE = positiveNumberFromEnv('PROFILE_REQUESTS', 100_000);
 const OBJECT = { label: '1 KiB', key: 'obj-1k', size: 1024 } as const;
 /** PROFILE_UNSIGNED=1 sends plain GETs (to a node run with --anonymous): the cost of everything but verification. */
 const UNSIGNED = process.env.PROFILE_UNSIGNED?.trim() === '1';
@@ -108,13 +101,4 @@ async function profile(cleanup: Cleanup): Promise<void> {
   for (const t of totals) console.log(`| ${t.selfPercent.toFixed(1)} | ${t.selfMs.toFixed(0)} | ${t.name} | ${t.location} |`);
 }
 
-const cleanup = new Cleanup();
-try {
-  pinClient();
-  await profile(cleanup);
-} catch (err) {
-  console.error('profile failed:', err);
-  process.exitCode = 1;
-} finally {
-  await cleanup.run();
-}
+await runScript('profile', profile);
