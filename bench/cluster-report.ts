@@ -1,6 +1,6 @@
 import type { BenchSettings, Measurement } from './measure.js';
 import { type ReadCounts, addReads, emptyReadCounts, totalReads } from './node-metrics.js';
-import { BYTES_PER_MB, isClientBound, median, medianOrNull, perServerCpuRatio, table } from './report.js';
+import { BYTES_PER_MB, comparison, median, medianOrNull, table } from './report.js';
 
 /** One cluster path against the single node, from one round. */
 export interface ClusterRoundRatio {
@@ -108,9 +108,7 @@ export function clusterRoundRatio(order: readonly string[], sample: ClusterSampl
     clusterBytesPerSec: cluster.bytesPerSec,
     clusterP99LatencyMs: cluster.p99LatencyMs,
     singleP99LatencyMs: single.p99LatencyMs,
-    ratio: single.requestsPerSec === 0 ? 0 : cluster.requestsPerSec / single.requestsPerSec,
-    perServerCpuRatio: perServerCpuRatio(cluster, single),
-    clientBound: isClientBound(cluster) || isClientBound(single),
+    ...comparison(cluster, single),
     entryNodeReads: sample.entryNodeReads,
     upstreamGets: sample.upstreamGets,
   };

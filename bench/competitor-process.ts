@@ -1,8 +1,8 @@
-import { SERVER_CPU, pinnedCommand } from './pinning.js';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stopChild } from './child-server.js';
+import { SERVER_CPU, pinnedCommand } from './pinning.js';
 
 const READY_TIMEOUT_MS = 30_000;
 const READY_POLL_MS = 50;

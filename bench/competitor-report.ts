@@ -1,5 +1,5 @@
 import type { Measurement } from './measure.js';
-import { type Ratio, isClientBound, median, medianOrNull, perServerCpuRatio, table } from './report.js';
+import { type Ratio, comparison, median, medianOrNull, table } from './report.js';
 
 /** Falcon against one competitor in one round: Falcon's run and the competitor's run of that round. */
 export interface CompetitorRoundRatio {
@@ -30,9 +30,7 @@ export function competitorRoundRatio(falcon: Measurement, competitor: Measuremen
     round: falcon.round,
     falconRequestsPerSec: falcon.requestsPerSec,
     competitorRequestsPerSec: competitor.requestsPerSec,
-    ratio: competitor.requestsPerSec === 0 ? 0 : falcon.requestsPerSec / competitor.requestsPerSec,
-    perServerCpuRatio: perServerCpuRatio(falcon, competitor),
-    clientBound: isClientBound(falcon) || isClientBound(competitor),
+    ...comparison(falcon, competitor),
   };
 }
 

@@ -50,9 +50,16 @@ export function roundRatio(first: string, falcon: Measurement, bare: Measurement
     first,
     falconRequestsPerSec: falcon.requestsPerSec,
     bareRequestsPerSec: bare.requestsPerSec,
-    ratio: bare.requestsPerSec === 0 ? 0 : falcon.requestsPerSec / bare.requestsPerSec,
-    perServerCpuRatio: perServerCpuRatio(falcon, bare),
-    clientBound: isClientBound(falcon) || isClientBound(bare),
+    ...comparison(falcon, bare),
+  };
+}
+
+/** How one measurement compares with another of the same round: req/s ratio, per server CPU, and whether the client limited either. */
+export function comparison(subject: Measurement, reference: Measurement): { ratio: number; perServerCpuRatio: number | null; clientBound: boolean } {
+  return {
+    ratio: reference.requestsPerSec === 0 ? 0 : subject.requestsPerSec / reference.requestsPerSec,
+    perServerCpuRatio: perServerCpuRatio(subject, reference),
+    clientBound: isClientBound(subject) || isClientBound(reference),
   };
 }
 

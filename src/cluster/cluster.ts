@@ -1,3 +1,4 @@
+import { BoundedMemo } from '../bounded-memo.js';
 import type { UpstreamResponse } from '../upstream/upstream.js';
 import type { InvalidationFanout } from './invalidation.js';
 import type { Membership } from './membership.js';
@@ -24,7 +25,7 @@ export interface ClusterStatus {
 /** Who owns a key, how to ask the owner, and how to tell every node about a write. */
 export class Cluster {
   /** The ring of the live members last seen, and the owners it gave, until the live members change. */
-  private ring: { live: string; owners: Map<string, string | undefined>; ring: RendezvousRing } | undefined;
+  private ring: { live: string; owners: BoundedMemo<string, string | undefined>; ownerOf: (key: string) => string | undefined } | undefined;
 
   constructor(private readonly options: ClusterOptions) {}
 
@@ -33,15 +34,12 @@ export class Cluster {
     const { membership, peers } = this.options;
     const live = membership.members().filter((m) => m === membership.self || peers.isUp(m));
     const liveKey = live.join('\n');
-    if (this.ring?.live !== liveKey) this.ring = { live: liveKey, owners: new Map(), ring: new RendezvousRing(live) };
-    const owners = this.ring.owners;
-    let owner = owners.get(cacheKey);
-    if (owner === undefined && !owners.has(cacheKey)) {
+    if (this.ring?.live !== liveKey) {
+      const ring = new RendezvousRing(live);
       // Hashing every member with the key costs more than the read of a small cached object.
-      if (owners.size >= MAX_REMEMBERED_OWNERS) owners.clear();
-      owner = this.ring.ring.owner(cacheKey);
-      owners.set(cacheKey, owner);
+      this.ring = { live: liveKey, owners: new BoundedMemo(MAX_REMEMBERED_OWNERS), ownerOf: (key) => ring.owner(key) };
     }
+    const owner = this.ring.owners.get(cacheKey, this.ring.ownerOf);
     return owner === membership.self ? undefined : owner;
   }
 

@@ -1,4 +1,5 @@
-import { createHash, createHmac, createSecretKey, type KeyObject, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { HmacSha256, sha256Hex } from '../sha256.js';
 import { ReplayGuard } from './replay-guard.js';
 
 export const PEER_TIMESTAMP_HEADER = 'x-falcon-peer-timestamp';
@@ -14,8 +15,6 @@ export const PEER_SIGNATURE_HEADER = 'x-falcon-peer-signature';
 export const PEER_WINDOW_MS = 30_000;
 const MAX_REMEMBERED_NONCES = 100_000;
 const SCHEME = 'falcon-peer-v2';
-/** Reads and most peer requests have no body: its hash is the same every time. */
-const EMPTY_BODY_SHA256 = createHash('sha256').digest('hex');
 const NONCE_BYTES = 16;
 const NONCES_PER_DRAW = 256;
 const HEX_64 = /^[0-9a-f]{64}$/;
@@ -45,13 +44,13 @@ export type PeerCheck<T> = ({ ok: true } & T) | { ok: false; reason: string };
 export class PeerAuth {
   private readonly now: () => number;
   private readonly seen: ReplayGuard;
-  /** Made once: an HMAC keyed by a KeyObject skips importing the key on every request. */
-  private readonly key: KeyObject;
+  /** Made once: the key's pads are prepared once, not for every request. */
+  private readonly key: HmacSha256;
   private random = Buffer.alloc(0);
   private randomOffset = 0;
 
   constructor(secret: string, options: PeerAuthOptions = {}) {
-    this.key = createSecretKey(Buffer.from(secret, 'utf8'));
+    this.key = new HmacSha256(Buffer.from(secret, 'utf8'));
     this.now = options.now ?? Date.now;
     this.seen = new ReplayGuard({ windowMs: PEER_WINDOW_MS, maxEntries: options.maxRememberedNonces ?? MAX_REMEMBERED_NONCES });
   }
@@ -64,7 +63,7 @@ export class PeerAuth {
       [PEER_TIMESTAMP_HEADER]: timestamp,
       [PEER_NONCE_HEADER]: nonce,
       [PEER_CONTENT_SHA256_HEADER]: bodySha256,
-      [PEER_SIGNATURE_HEADER]: this.mac(method, pathAndQuery, timestamp, nonce, bodySha256),
+      [PEER_SIGNATURE_HEADER]: this.mac(method, pathAndQuery, timestamp, nonce, bodySha256).toString('hex'),
     };
   }
 
@@ -85,7 +84,7 @@ export class PeerAuth {
     ) {
       return { ok: false, reason: 'missing or malformed authentication headers' };
     }
-    const expected = Buffer.from(this.mac(method, pathAndQuery, timestamp, nonce, bodySha256), 'hex');
+    const expected = this.mac(method, pathAndQuery, timestamp, nonce, bodySha256);
     if (!timingSafeEqual(Buffer.from(signature, 'hex'), expected)) return { ok: false, reason: 'bad signature' };
     const timestampMs = Number(timestamp);
     if (Math.abs(this.now() - timestampMs) > PEER_WINDOW_MS) return { ok: false, reason: 'timestamp outside the window (clock skew?)' };
@@ -112,14 +111,7 @@ export class PeerAuth {
     return nonce;
   }
 
-  private mac(method: string, pathAndQuery: string, timestamp: string, nonce: string, bodySha256: string): string {
-    return createHmac('sha256', this.key)
-      .update(`${SCHEME}\n${method.toUpperCase()}\n${pathAndQuery}\n${timestamp}\n${nonce}\n${bodySha256}`)
-      .digest('hex');
+  private mac(method: string, pathAndQuery: string, timestamp: string, nonce: string, bodySha256: string): Buffer {
+    return this.key.digest(`${SCHEME}\n${method.toUpperCase()}\n${pathAndQuery}\n${timestamp}\n${nonce}\n${bodySha256}`);
   }
-}
-
-function sha256Hex(body: string | Buffer): string {
-  if (body.length === 0) return EMPTY_BODY_SHA256;
-  return createHash('sha256').update(body).digest('hex');
 }

@@ -16,6 +16,7 @@ import { accessesOf } from './auth/access.js';
 import { CHECKSUM_HEADER_BUDGET_BYTES, type HeldBody, readForChecksumHeaders } from './checksum-headers.js';
 import { declaredBodyBytes, MAX_SINGLE_PUT_BYTES, type PreparedBody, prepareBody } from './request-body.js';
 import type { BodyPace } from './request-body-reader.js';
+import { isPlainRead } from './object-response.js';
 import { checkObjectPath, checkPartNumber, isCacheableRead, parseS3Request, type S3Request } from './request.js';
 import { type SentBody, storedWrongBytes, upstreamWriteMismatch } from './write-verification.js';
 import { parseDeleteObjectsKeys } from './xml.js';
@@ -46,7 +47,7 @@ export function createS3Handler(options: S3HandlerOptions): S3Handler {
 
   async function serveRead(s3: S3Request, bucket: string, key: string, req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
     const method = s3.method === 'HEAD' ? 'HEAD' : 'GET';
-    const hit = isPlainRead(s3, req.headers) ? gateway.plainHit(bucket, key, method) : undefined;
+    const hit = isPlainRead(req.headers, s3.params) ? gateway.plainHit(bucket, key, method) : undefined;
     if (hit !== undefined) {
       // The whole head in one call: no header set before it for node to merge.
       res.writeHead(200, hit.headers.concat(REQUEST_ID_HEADER, requestId));
@@ -159,25 +160,6 @@ export function createS3Handler(options: S3HandlerOptions): S3Handler {
 }
 
 const REQUEST_ID_HEADER = 'x-amz-request-id';
-
-/** Query parameters that leave a read plain: a presigned URL's own, and the operation name SDKs add. */
-const PLAIN_READ_PARAMS = /^(X-Amz-(Algorithm|Credential|Date|Expires|SignedHeaders|Signature|Security-Token)|x-id)$/;
-
-/** A GET or HEAD of a whole object as stored: no Range, conditions, response overrides or checksum mode. */
-function isPlainRead(s3: S3Request, headers: IncomingMessage['headers']): boolean {
-  if (
-    headers.range !== undefined ||
-    headers['if-match'] !== undefined ||
-    headers['if-none-match'] !== undefined ||
-    headers['if-modified-since'] !== undefined ||
-    headers['if-unmodified-since'] !== undefined ||
-    headers['x-amz-checksum-mode'] !== undefined
-  ) {
-    return false;
-  }
-  for (const name of s3.params.keys()) if (!PLAIN_READ_PARAMS.test(name)) return false;
-  return true;
-}
 
 function isCorsPreflight(req: IncomingMessage): boolean {
   return req.method === 'OPTIONS' && req.headers.origin !== undefined && req.headers['access-control-request-method'] !== undefined;

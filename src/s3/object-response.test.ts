@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { ObjectMeta } from '../cache/object-meta.js';
 import { S3Error } from '../errors.js';
-import { etagListMatches, parseRange, planObjectResponse } from './object-response.js';
+import { etagListMatches, isPlainRead, parseRange, planObjectResponse } from './object-response.js';
 
 const meta: ObjectMeta = {
   headers: {
@@ -91,4 +91,16 @@ test('etagListMatches accepts *, lists and weak tags', () => {
   assert.equal(etagListMatches('"x", "abc"', '"abc"'), true);
   assert.equal(etagListMatches('abc', '"abc"'), true);
   assert.equal(etagListMatches('"x"', '"abc"'), false);
+});
+
+test('a read is plain only without a range, conditions, overrides or checksum mode', () => {
+  const params = (query: string): URLSearchParams => new URLSearchParams(query);
+  assert.equal(isPlainRead({}, params('')), true);
+  assert.equal(isPlainRead({}, params('x-id=GetObject&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=ab')), true);
+  for (const name of ['range', 'if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since', 'x-amz-checksum-mode']) {
+    assert.equal(isPlainRead({ [name]: 'x' }, params('')), false, name);
+  }
+  for (const query of ['response-content-type=text/plain', 'partNumber=1', 'versionId=v', 'x-amz-checksum-mode=ENABLED', 'X-Amz-Checksum-Mode=ENABLED']) {
+    assert.equal(isPlainRead({}, params(query)), false, query);
+  }
 });

@@ -146,3 +146,25 @@ function invalidRange(header: string, size: number): S3Error {
     details: { RangeRequested: header.trim(), ActualObjectSize: String(size) },
   });
 }
+
+/** Query parameters that leave a read plain: a presigned URL's own, and the operation name SDKs add. */
+const PLAIN_READ_PARAMS = /^(X-Amz-(Algorithm|Credential|Date|Expires|SignedHeaders|Signature|Security-Token)|x-id)$/;
+
+/**
+ * A GET or HEAD that planObjectResponse would answer with the object as stored: no Range, conditions,
+ * response overrides or checksum mode. Kept beside it, so that what changes an answer is listed in one place.
+ */
+export function isPlainRead(headers: IncomingHttpHeaders, params: URLSearchParams): boolean {
+  if (
+    headers.range !== undefined ||
+    headers['if-match'] !== undefined ||
+    headers['if-none-match'] !== undefined ||
+    headers['if-modified-since'] !== undefined ||
+    headers['if-unmodified-since'] !== undefined ||
+    headers['x-amz-checksum-mode'] !== undefined
+  ) {
+    return false;
+  }
+  for (const name of params.keys()) if (!PLAIN_READ_PARAMS.test(name)) return false;
+  return true;
+}

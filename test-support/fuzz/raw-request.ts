@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { sha256Hex } from '../../src/s3/auth/sigv4.js';
+import { sha256Hex } from '../../src/sha256.js';
 
 /**
  * A request as bytes on the wire, kept in parts so that mutations can work on its structure

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { PeerAuth } from '../../src/cluster/peer-auth.js';
-import { canonicalHeaders, canonicalUris, deriveSigningKey, hmacHex, sha256Hex } from '../../src/s3/auth/sigv4.js';
+import { canonicalHeaders, canonicalUris, deriveSigningKey, hmacHex } from '../../src/s3/auth/sigv4.js';
+import { sha256Hex } from '../../src/sha256.js';
 import { encodeRfc3986 } from '../../src/upstream/uri-encoding.js';
 import { crc32Base64, decodedBody, entityBytes, getHeader, type RawRequest, removeHeader, setHeader } from './raw-request.js';
 

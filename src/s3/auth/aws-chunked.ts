@@ -3,7 +3,8 @@ import type { TransformCallback } from 'node:stream';
 import { S3Error } from '../../errors.js';
 import { type ExpectedChecksum, verifyChecksums } from './body-verifier.js';
 import { HeldBackTransform } from './held-back-transform.js';
-import { EMPTY_SHA256, hmacHex, sha256Hex } from './sigv4.js';
+import { EMPTY_SHA256, sha256Hex } from '../../sha256.js';
+import { hmacHex } from './sigv4.js';
 
 const MAX_LINE_BYTES = 8 * 1024;
 /**

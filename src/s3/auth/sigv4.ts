@@ -1,20 +1,18 @@
-import * as crypto from 'node:crypto';
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-
-/** crypto.hash exists from Node 20.12 / 21.7 on. */
-const oneShotHash = (crypto as { hash?: (algorithm: string, data: string | Buffer, encoding: 'hex') => string }).hash;
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import { BoundedMemo } from '../../bounded-memo.js';
 import { S3Error } from '../../errors.js';
+import { EMPTY_SHA256, HmacSha256, sha256Hex } from '../../sha256.js';
 import { encodeRfc3986 } from '../../upstream/uri-encoding.js';
 import { firstHeader } from '../request.js';
-import { HmacSha256 } from './hmac-sha256.js';
 import type { KeyStore } from './keys.js';
 
 export const ALGORITHM = 'AWS4-HMAC-SHA256';
-export const EMPTY_SHA256 = createHash('sha256').update('').digest('hex');
 const MAX_SKEW_MS = 15 * 60_000;
 const MAX_PRESIGN_EXPIRES_S = 7 * 24 * 3600;
 const MAX_MEMO_ENTRIES = 10_000;
+/** Derived signing keys kept: one per key pair, region and day in use. */
+const MAX_SIGNING_KEYS = 1000;
 const PAYLOAD_HASHES = /^(UNSIGNED-PAYLOAD|STREAMING-UNSIGNED-PAYLOAD-TRAILER|STREAMING-AWS4-HMAC-SHA256-PAYLOAD|STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER|[0-9a-f]{64})$/;
 
 /** What a verified signature establishes, and what later checks of the body need. */
@@ -71,9 +69,11 @@ interface ParsedCredential {
 /** Verifies AWS Signature Version 4 on requests: the Authorization header form and presigned URLs. */
 export class SigV4Verifier {
   private readonly now: () => number;
-  private readonly credentials = new Map<string, ParsedCredential>();
-  private readonly signedHeaderLists = new Map<string, readonly string[]>();
-  private readonly signingKeys = new Map<string, { key: Buffer; mac: HmacSha256 }>();
+  /** Parsed once per distinct text: every request of a key's day carries the same credential. */
+  private readonly credentials = new BoundedMemo<string, ParsedCredential>(MAX_MEMO_ENTRIES);
+  /** Split once per distinct list: a client sends the same few lists again and again. */
+  private readonly signedHeaderLists = new BoundedMemo<string, readonly string[]>(MAX_MEMO_ENTRIES);
+  private readonly signingKeys = new BoundedMemo<string, { key: Buffer; mac: HmacSha256 }>(MAX_SIGNING_KEYS);
   /**
    * Requests verified before, by everything their signature covers: a presigned URL fetched again
    * (a player's range requests, many clients of one link) skips the cryptography, not the clock.
@@ -124,7 +124,7 @@ export class SigV4Verifier {
     if (!credentialText || !signedHeadersText || !signature) {
       throw malformed('the Credential, SignedHeaders and Signature components are required.');
     }
-    const credential = this.parsedCredential(credentialText);
+    const credential = this.credentials.get(credentialText, parseHeaderCredential);
     this.checkRegion(credential.region, (m, details) => malformed(m, details));
     const secret = this.secretFor(credential.accessKeyId);
     const amzDate = firstHeader(request.headers, 'x-amz-date') ?? dateHeaderAsAmzDate(firstHeader(request.headers, 'date'));
@@ -144,7 +144,7 @@ export class SigV4Verifier {
     if (!PAYLOAD_HASHES.test(payloadHash)) {
       throw new S3Error('InvalidArgument', { message: 'x-amz-content-sha256 must be UNSIGNED-PAYLOAD, a STREAMING-* value, or a valid sha256 value.' });
     }
-    const signedHeaders = this.signedHeaders(signedHeadersText);
+    const signedHeaders = this.signedHeaderLists.get(signedHeadersText, parseHeaderSignedHeaders);
     requireSignedAmzHeaders(request.rawHeaders, signedHeaders);
     const [path, query] = splitTarget(request.url);
     const result = this.check(request, credential, secret, amzDate, signedHeaders, signature, path, queryPairs(query), undefined, payloadHash);
@@ -184,28 +184,6 @@ export class SigV4Verifier {
     requireSignedAmzHeaders(request.rawHeaders, signedHeaders);
     const result = this.check(request, credential, secret, amzDate, signedHeaders, signature, path, pairs, 'X-Amz-Signature', payloadHash);
     return [result, signedHeaders, recheckTime];
-  }
-
-  /** A header's SignedHeaders, split once per distinct list: a client sends the same few lists again and again. */
-  private signedHeaders(text: string): readonly string[] {
-    let names = this.signedHeaderLists.get(text);
-    if (names === undefined) {
-      names = signedHeaderList(text, (m) => malformed(m));
-      if (this.signedHeaderLists.size >= MAX_MEMO_ENTRIES) this.signedHeaderLists.clear();
-      this.signedHeaderLists.set(text, names);
-    }
-    return names;
-  }
-
-  /** A header's credential, parsed once per distinct text: every request of a key's day carries the same one. */
-  private parsedCredential(text: string): ParsedCredential {
-    let credential = this.credentials.get(text);
-    if (credential === undefined) {
-      credential = parseCredential(text, (m) => malformed(m));
-      if (this.credentials.size >= MAX_MEMO_ENTRIES) this.credentials.clear();
-      this.credentials.set(text, credential);
-    }
-    return credential;
   }
 
   private checkRegion(region: string, fail: (message: string, details: Record<string, string>) => S3Error): void {
@@ -282,15 +260,10 @@ export class SigV4Verifier {
   }
 
   private signingKey(secret: string, credential: ParsedCredential): { key: Buffer; mac: HmacSha256 } {
-    const cacheKey = `${secret}\u0000${credential.scope}`;
-    let found = this.signingKeys.get(cacheKey);
-    if (found === undefined) {
+    return this.signingKeys.get(`${secret}\u0000${credential.scope}`, () => {
       const key = deriveSigningKey(secret, credential.date, credential.region, credential.service);
-      found = { key, mac: new HmacSha256(key) };
-      if (this.signingKeys.size > 1000) this.signingKeys.clear();
-      this.signingKeys.set(cacheKey, found);
-    }
-    return found;
+      return { key, mac: new HmacSha256(key) };
+    });
   }
 }
 
@@ -307,11 +280,6 @@ function hmac(key: string | Buffer, data: string): Buffer {
 
 export function hmacHex(key: Buffer, data: string): string {
   return createHmac('sha256', key).update(data, 'utf8').digest('hex');
-}
-
-export function sha256Hex(data: string | Buffer): string {
-  // The one-shot form allocates no Hash object, which matters on the per-request path.
-  return oneShotHash === undefined ? createHash('sha256').update(data).digest('hex') : oneShotHash('sha256', data, 'hex');
 }
 
 /**
@@ -369,6 +337,14 @@ function authorizationFields(authorization: string): { credentialText?: string; 
     start = end + 1;
   }
   return fields;
+}
+
+function parseHeaderCredential(text: string): ParsedCredential {
+  return parseCredential(text, malformed);
+}
+
+function parseHeaderSignedHeaders(text: string): string[] {
+  return signedHeaderList(text, malformed);
 }
 
 function malformed(message: string, details?: Record<string, string>): S3Error {

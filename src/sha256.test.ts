@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHmac, randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { HmacSha256 } from './hmac-sha256.js';
+import { HmacSha256 } from './sha256.js';
 
 test('gives the MAC createHmac gives, for keys shorter and longer than a block and messages of any length', () => {
   for (const keyBytes of [0, 1, 32, 63, 64, 65, 200]) {

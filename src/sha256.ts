@@ -1,17 +1,30 @@
 import * as crypto from 'node:crypto';
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 
-/** crypto.hash exists from Node 20.12 / 21.7 on. */
-const oneShotHash = (crypto as { hash?: (algorithm: string, data: Buffer, encoding: 'buffer') => Buffer }).hash;
+interface OneShotHash {
+  (algorithm: string, data: string | Buffer, encoding: 'hex'): string;
+  (algorithm: string, data: string | Buffer, encoding: 'buffer'): Buffer;
+}
+
+/** crypto.hash exists from Node 20.12 / 21.7 on: a digest without a Hash object, which matters on per-request paths. */
+const oneShotHash = (crypto as { hash?: OneShotHash }).hash;
+
+/** The SHA-256 of nothing, in hex: the hash of every request without a body. */
+export const EMPTY_SHA256 = createHash('sha256').update('').digest('hex');
+
+export function sha256Hex(data: string | Buffer): string {
+  if (data.length === 0) return EMPTY_SHA256;
+  return oneShotHash === undefined ? createHash('sha256').update(data).digest('hex') : oneShotHash('sha256', data, 'hex');
+}
 
 const BLOCK_BYTES = 64;
 const DIGEST_BYTES = 32;
 
 /**
  * HMAC-SHA256 (RFC 2104) with one key, for a key that signs many messages: a SigV4 signing key checks
- * every request of its day. Each message costs two one-shot SHA-256 digests over buffers prepared once,
- * where `createHmac` makes a native object per message that only the garbage collector frees; under load
- * freeing those cost more than the digests themselves.
+ * every request of its day, a cluster secret every peer request. Each message costs two one-shot SHA-256
+ * digests over buffers prepared once, where `createHmac` makes a native object per message that only the
+ * garbage collector frees; under load freeing those cost more than the digests themselves.
  */
 export class HmacSha256 {
   /** The key XOR ipad, followed by room for the message. */
@@ -21,7 +34,7 @@ export class HmacSha256 {
 
   constructor(private readonly key: Buffer) {
     const block = Buffer.alloc(BLOCK_BYTES);
-    (key.length > BLOCK_BYTES ? crypto.createHash('sha256').update(key).digest() : key).copy(block);
+    (key.length > BLOCK_BYTES ? createHash('sha256').update(key).digest() : key).copy(block);
     this.inner = Buffer.allocUnsafe(BLOCK_BYTES + 1024);
     this.outer = Buffer.allocUnsafe(BLOCK_BYTES + DIGEST_BYTES);
     for (let i = 0; i < BLOCK_BYTES; i++) {
