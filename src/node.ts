@@ -1,6 +1,6 @@
 import type { Counter } from 'prom-client';
 import { randomBytes } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import express from 'express';
 import type { Logger } from 'pino';
@@ -11,7 +11,8 @@ import { BlockLayout } from './read/ranges.js';
 import { setUpCluster } from './cluster/setup.js';
 import type { Config } from './config.js';
 import { S3Error } from './errors.js';
-import { Gateway } from './gateway.js';
+import { Gateway, type PlainHit } from './gateway.js';
+import type { HeadRequest } from './http/request-head.js';
 import { createLegacyRouter } from './legacy/routes.js';
 import { createRequestLogger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
@@ -32,6 +33,12 @@ import { VERSION } from './version.js';
 export interface FalconNode {
   /** Answers one request. */
   handle(req: IncomingMessage, res: ServerResponse): void;
+  /**
+   * The answer to a request read off the socket when it is a plain hit of an S3 object, with everything
+   * `handle` would check checked; undefined for anything else, or always with --verbose (every request is
+   * then logged by `handle`).
+   */
+  directHit(request: HeadRequest): DirectHit | undefined;
   /** Tells the node the address it listens on: a cluster member learns its own identity from it. */
   listening(address: { host: string; port: number }): Promise<void>;
   /** The node is shutting down: it stops reporting ready. */
@@ -49,6 +56,11 @@ export interface FalconNode {
   close(): Promise<void>;
 }
 
+/** A plain hit answered without node:http (see http/hit-lane.ts). */
+export interface DirectHit extends PlainHit {
+  requestId: string;
+}
+
 export interface NodeOverrides {
   /** Upstream credentials instead of the standard AWS chain (tests, embedding). */
   credentials?: CredentialProvider;
@@ -56,6 +68,7 @@ export interface NodeOverrides {
 
 /** Legacy and internal routes; every other request is S3. Bucket names cannot start with '_'. */
 const LEGACY_ROUTES = new Set(['GET /get', 'POST /upload', 'POST /invalidate', 'GET /healthz', 'HEAD /healthz', 'GET /readyz', 'HEAD /readyz']);
+const LEGACY_PATHS = new Set([...LEGACY_ROUTES].map((route) => route.slice(route.indexOf(' ') + 1)));
 /** Probes that answer even with the legacy routes turned off. */
 const PROBES = new Set(['/healthz', '/readyz']);
 const INTERNAL_PREFIX = '/_falcon/';
@@ -172,8 +185,10 @@ export async function createNode(config: Config, logger: Logger, overrides: Node
   });
   const logRequest = createRequestLogger(logger, config.verbose);
   const newRequestId = requestIds();
-  const isVirtualHost = (req: IncomingMessage): boolean =>
+  const isVirtualHost = (req: { headers: IncomingHttpHeaders }): boolean =>
     config.domain !== undefined && (req.headers.host ?? '').replace(/:\d+$/, '').toLowerCase().endsWith(`.${config.domain}`);
+  const isLegacyRoute = (req: { method?: string; headers: IncomingHttpHeaders }, path: string): boolean =>
+    LEGACY_PATHS.has(path) && !isVirtualHost(req) && (PROBES.has(path) || config.legacy.enabled) && LEGACY_ROUTES.has(`${req.method} ${path}`);
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
     const requestId = newRequestId();
@@ -193,14 +208,24 @@ export async function createNode(config: Config, logger: Logger, overrides: Node
       } else app(req, res);
       return;
     }
-    if (!isVirtualHost(req) && (PROBES.has(path) || config.legacy.enabled) && LEGACY_ROUTES.has(`${req.method} ${path}`)) {
+    if (isLegacyRoute(req, path)) {
       // The legacy routes send 100 Continue themselves, once the request is authenticated.
       res.setHeader('x-amz-request-id', requestId);
       app(req, res);
       return;
     }
     // The S3 handler sets x-amz-request-id itself: a plain hit writes it with the rest of its head.
-    settle(s3(req, res, requestId), res, requestId);
+    settle(s3.handle(req, res, requestId), res, requestId);
+  }
+
+  function directHit(request: HeadRequest): DirectHit | undefined {
+    if (config.verbose) return undefined;
+    const q = request.url.indexOf('?');
+    const path = q === -1 ? request.url : request.url.slice(0, q);
+    if ((path.startsWith(INTERNAL_PREFIX) && !isVirtualHost(request)) || isLegacyRoute(request, path)) return undefined;
+    const hit = s3.plainHit(request);
+    if (hit !== undefined) metrics.directHits.inc();
+    return hit === undefined ? undefined : { headers: hit.headers, body: hit.body, release: hit.release, requestId: newRequestId() };
   }
 
   /**
@@ -216,6 +241,7 @@ export async function createNode(config: Config, logger: Logger, overrides: Node
 
   return {
     handle,
+    directHit,
     metrics,
     upstreamEndpoint: endpoint.origin,
     generatedKey,

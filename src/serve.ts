@@ -4,6 +4,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { type FalconNode, PEER_PREFIX } from './node.js';
 import { drainBody } from './http/discard-body.js';
+import { attachHitLane, type LaneHost } from './http/hit-lane.js';
 import { OverloadGuard, type OverloadOptions } from './http/overload.js';
 import { errorXml } from './s3/xml.js';
 
@@ -46,8 +47,33 @@ export async function serve(node: FalconNode, options: ServeOptions): Promise<Se
   // a response written with a single end(buffer); the drain below decides that per connection instead.
   server.closeIdleConnections = () => {};
   server.setTimeout(options.clientIdleTimeoutMs);
-  server.on('connection', (socket: Socket) => connections.add(socket));
   const overload = new OverloadGuard(options.overload);
+  const lane: LaneHost = {
+    mayAnswer: (socket) => connections.idle(socket),
+    answer(request, socket) {
+      if (!overload.admit()) return undefined;
+      const hit = node.directHit(request);
+      if (hit === undefined) {
+        overload.done();
+        return undefined;
+      }
+      const finished = connections.beginDirect(socket, overload);
+      return {
+        headers: hit.headers,
+        requestId: hit.requestId,
+        body: hit.body,
+        done() {
+          hit.release?.();
+          finished();
+        },
+      };
+    },
+  };
+  const laneOptions = { keepAliveTimeoutMs: server.keepAliveTimeout, headersTimeoutMs: server.headersTimeout, maxHeadBytes: MAX_REQUEST_HEAD_BYTES };
+  server.on('connection', (socket: Socket) => {
+    connections.add(socket);
+    attachHitLane(socket, lane, laneOptions);
+  });
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const admitted = isExempt(req) ? undefined : overload.admit();
     // One listener per response does all the bookkeeping of its end.
@@ -132,34 +158,56 @@ function slowDown(req: IncomingMessage, res: ServerResponse): void {
  * a connection when (and only when) its last response has gone out.
  */
 class Connections {
-  private readonly inFlight = new Map<Socket, number>();
+  /** Per open connection, the responses node:http is answering and the answers of the hit lane still being sent. */
+  private readonly inFlight = new Map<Socket, { node: number; direct: number }>();
   private draining = false;
 
   add(socket: Socket): void {
-    this.inFlight.set(socket, 0);
+    this.inFlight.set(socket, { node: 0, direct: 0 });
     socket.once('close', () => this.inFlight.delete(socket));
   }
 
   /** Counts the response on its connection until it closes, and then tells `admitted` it is done. */
   begin(req: IncomingMessage, res: ServerResponse, admitted: { done(): void } | undefined): void {
-    const socket = req.socket;
-    this.inFlight.set(socket, (this.inFlight.get(socket) ?? 0) + 1);
+    const counts = this.inFlight.get(req.socket);
+    if (counts !== undefined) counts.node++;
     if (this.draining) res.setHeader('connection', 'close');
     res.once('close', () => {
-      admitted?.done();
-      const left = (this.inFlight.get(socket) ?? 1) - 1;
-      if (!this.inFlight.has(socket)) return;
-      this.inFlight.set(socket, left);
-      // 'close' follows 'finish': the response's bytes are with the kernel, so ending the socket
-      // sends them and then closes, without waiting for the client to ask for another request.
-      if (this.draining && left === 0) socket.end();
+      if (counts !== undefined) counts.node--;
+      this.finish(req.socket, admitted);
     });
+  }
+
+  /** Counts an answer of the hit lane on its connection; the function returned ends it, once its bytes left. */
+  beginDirect(socket: Socket, admitted: { done(): void }): () => void {
+    const counts = this.inFlight.get(socket);
+    if (counts !== undefined) counts.direct++;
+    return () => {
+      if (counts !== undefined) counts.direct--;
+      this.finish(socket, admitted);
+    };
+  }
+
+  /**
+   * True when node:http answers nothing on the connection and the server is not draining: the lane may
+   * answer next (its own answers still being sent go out in order anyway).
+   */
+  idle(socket: Socket): boolean {
+    return !this.draining && this.inFlight.get(socket)?.node === 0;
+  }
+
+  private finish(socket: Socket, admitted: { done(): void } | undefined): void {
+    admitted?.done();
+    const counts = this.inFlight.get(socket);
+    // The response's bytes are with the kernel, so ending the socket sends them and then closes,
+    // without waiting for the client to ask for another request.
+    if (this.draining && counts !== undefined && counts.node + counts.direct === 0) socket.end();
   }
 
   /** Closes idle connections now and every other one as soon as its responses have gone out. */
   drain(): void {
     this.draining = true;
-    for (const [socket, inFlight] of this.inFlight) if (inFlight === 0) socket.destroy();
+    for (const [socket, counts] of this.inFlight) if (counts.node + counts.direct === 0) socket.destroy();
   }
 
   destroyAll(): void {

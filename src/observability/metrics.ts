@@ -12,6 +12,7 @@ export class Metrics {
   readonly upstreamRequests: Counter<'method'>;
   readonly blockReads: Counter<'outcome' | 'tier'>;
   readonly upstreamBytes: Counter;
+  readonly directHits: Counter;
 
   constructor(cache: CacheGauges) {
     collectDefaultMetrics({ register: this.registry, prefix: 'falcon_' });
@@ -36,6 +37,11 @@ export class Metrics {
     this.upstreamBytes = new Counter({
       name: 'falcon_upstream_bytes_total',
       help: 'Object bytes read from the upstream into block fills (uncached streams not counted)',
+      registers: [this.registry],
+    });
+    this.directHits = new Counter({
+      name: 'falcon_direct_hits_total',
+      help: 'Plain hits (GET or HEAD of a cached object without conditions or ranges) answered straight from the socket, without node:http',
       registers: [this.registry],
     });
     new Gauge({

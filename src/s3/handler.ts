@@ -5,7 +5,8 @@ import { readBounded } from '../http/read-bounded.js';
 import type { TrailingChecksums } from '../config.js';
 import { S3Error } from '../errors.js';
 import { discardBody, drainBody } from '../http/discard-body.js';
-import type { Gateway } from '../gateway.js';
+import type { Gateway, PlainHit } from '../gateway.js';
+import type { HeadRequest } from '../http/request-head.js';
 import type { UpstreamResponse } from '../upstream/upstream.js';
 import type { ClientAuth } from './auth/client-auth.js';
 import type { VerifiedSignature } from './auth/sigv4.js';
@@ -38,7 +39,14 @@ export interface S3HandlerOptions {
   logger: Logger;
 }
 
-export type S3Handler = (req: IncomingMessage, res: ServerResponse, requestId: string) => Promise<void>;
+export interface S3Handler {
+  handle(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void>;
+  /**
+   * The plain hit a GET or HEAD is, when it is one and passes every check the full handler makes; undefined
+   * for anything else, which the full handler then answers (errors included).
+   */
+  plainHit(request: HeadRequest): PlainHit | undefined;
+}
 
 export function createS3Handler(options: S3HandlerOptions): S3Handler {
   const { gateway, domain, logger, auth } = options;
@@ -125,7 +133,25 @@ export function createS3Handler(options: S3HandlerOptions): S3Handler {
     throw storedWrongBytes(mismatch);
   }
 
-  return async function handleS3(req, res, requestId) {
+  function plainHit(request: HeadRequest): PlainHit | undefined {
+    const { method, headers } = request;
+    if ((method !== 'GET' && method !== 'HEAD') || headers.origin !== undefined || headers.expect !== undefined) return undefined;
+    try {
+      const s3 = parseS3Request(method, request.url, headers, domain);
+      const { bucket, key } = s3;
+      if (bucket === undefined || key === undefined) return undefined;
+      checkObjectPath(bucket, key);
+      checkPartNumber(s3.params);
+      if (s3.params.has('partNumber') || !isCacheableRead(s3, headers) || !isPlainRead(headers, s3.params)) return undefined;
+      const signature = auth.authenticate(request);
+      for (const [name, access] of accessesOf(s3, headers)) auth.authorize(signature, name, access);
+      return gateway.plainHit(bucket, key, method);
+    } catch {
+      return undefined;
+    }
+  }
+
+  async function handleS3(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
     let s3: S3Request | undefined;
     const exchange: Exchange = {};
     try {
@@ -156,7 +182,9 @@ export function createS3Handler(options: S3HandlerOptions): S3Handler {
       if (!res.headersSent) res.setHeader(REQUEST_ID_HEADER, requestId);
       sendS3Error(res, err, { method: req.method ?? 'GET', resource: s3?.resource ?? '/', requestId, logger });
     }
-  };
+  }
+
+  return { handle: handleS3, plainHit };
 }
 
 const REQUEST_ID_HEADER = 'x-amz-request-id';

@@ -4,6 +4,9 @@ import { SigV4Verifier, type VerifiedSignature, type VerifyOptions } from './sig
 
 export type Access = 'read' | 'write';
 
+/** What authentication reads of a request: node's IncomingMessage, or a head read off the socket. */
+export type AuthenticatedRequest = Pick<IncomingMessage, 'method' | 'url' | 'headers' | 'rawHeaders'>;
+
 export interface ClientAuthOptions {
   /** Verifies signatures; its keys also say what each key may do. */
   verifier: SigV4Verifier;
@@ -23,12 +26,12 @@ export class ClientAuth {
   }
 
   /** True when the request carries a signature of any kind (header or query). */
-  static isSigned(req: IncomingMessage): boolean {
+  static isSigned(req: AuthenticatedRequest): boolean {
     return !SigV4Verifier.isAnonymous(toVerify(req));
   }
 
   /** The verified signature, or undefined for an allowed anonymous request; throws the S3 error otherwise. */
-  authenticate(req: IncomingMessage, options?: VerifyOptions): VerifiedSignature | undefined {
+  authenticate(req: AuthenticatedRequest, options?: VerifyOptions): VerifiedSignature | undefined {
     const request = toVerify(req);
     if (SigV4Verifier.isAnonymous(request)) {
       if (this.options.allowAnonymous) return undefined;
@@ -51,6 +54,6 @@ export class ClientAuth {
   }
 }
 
-function toVerify(req: IncomingMessage) {
+function toVerify(req: AuthenticatedRequest) {
   return { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, rawHeaders: req.rawHeaders };
 }

@@ -1,0 +1,254 @@
+import type { Socket } from 'node:net';
+import { bodyLengthOf, HEAD_END, type HeadRequest, parsePlainRequest } from './request-head.js';
+
+/**
+ * The direct hit path. node:http spends more CPU on a small answer than Falcon spends verifying its
+ * signature and finding it in the cache, so a plain GET or HEAD of a cached object is answered here, from
+ * the request head as it arrives on the socket, in one write; every other request goes to node:http
+ * unchanged. The lane sits between the socket and node's parser: it passes node every byte it does not
+ * answer, and answers only a request that starts where node's parser stands between two requests with
+ * nothing in flight, so node never sees part of a request and answers keep the order of requests.
+ *
+ * The lane takes node's own 'data' listener off the socket and calls it itself (adding a 'data' listener is
+ * how node:http is told to stop reading the socket natively). When it cannot tell where a request passed to
+ * node ends (chunked bodies, conflicting lengths, upgrades, malformed heads), it gives the connection back to
+ * node for good.
+ */
+
+export interface DirectAnswer {
+  /** Response header fields after the status line, alternating names and values: the same array for every answer of one cached version. */
+  headers: readonly string[];
+  requestId: string;
+  /** Undefined for HEAD. */
+  body: Buffer | undefined;
+  /** Called once, when the answer has left or the connection is gone. */
+  done: () => void;
+}
+
+export interface LaneHost {
+  /** The answer to a plain request, or undefined to leave it to node:http (which then answers it in full). */
+  answer(request: HeadRequest, socket: Socket): DirectAnswer | undefined;
+  /** Whether node:http is between responses on this socket and the lane may answer the next request. */
+  mayAnswer(socket: Socket): boolean;
+}
+
+export interface LaneOptions {
+  /** node:http's keepAliveTimeout, announced in each answer as node announces it. */
+  keepAliveTimeoutMs: number;
+  /** node:http's headersTimeout: a head the lane holds that long goes to node, whose own timeout then runs. */
+  headersTimeoutMs: number;
+  /** The largest request head; a longer one is node's to refuse. */
+  maxHeadBytes: number;
+}
+
+type NodeOnData = (chunk: Buffer) => void;
+
+/** Bodies up to this size are copied behind their head to go out in one write; larger ones are written after it. */
+const COPY_BODY_BYTES = 16 * 1024;
+
+/**
+ * Puts a lane on a connection node:http has just taken. Returns false (and changes nothing) when node's
+ * listeners are not as expected, so an unknown node version degrades to plain node:http.
+ */
+export function attachHitLane(socket: Socket, host: LaneHost, options: LaneOptions): boolean {
+  const listeners = socket.listeners('data');
+  if (listeners.length !== 1) return false;
+  const nodeOnData = listeners[0] as NodeOnData;
+  const lane = new HitLane(socket, nodeOnData, host, options);
+  socket.removeListener('data', nodeOnData);
+  socket.on('data', lane.onData);
+  socket.once('close', lane.onClose);
+  return true;
+}
+
+class HitLane {
+  /** Bytes of the head of a request passed to node, until its blank line. */
+  private partialHead: Buffer | undefined;
+  /** Body bytes of the request passed to node still to come. */
+  private bodyLeft = 0;
+  /** Bytes held back while the socket drains answers already written. */
+  private held: Buffer | undefined;
+  /** The start of a request head, held until the rest of it arrives. */
+  private headStart: Buffer | undefined;
+  private headTimer: NodeJS.Timeout | undefined;
+  private readonly pending = new Set<() => void>();
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly nodeOnData: NodeOnData,
+    private readonly host: LaneHost,
+    private readonly options: LaneOptions,
+  ) {}
+
+  readonly onData = (chunk: Buffer): void => {
+    const data = this.takeHeadStart(chunk);
+    if (this.partialHead === undefined && this.bodyLeft === 0 && this.host.mayAnswer(this.socket)) this.answerFrom(data);
+    else this.passToNode(data);
+  };
+
+  readonly onClose = (): void => {
+    this.held = undefined;
+    this.takeHeadStart(undefined);
+    for (const done of [...this.pending]) done();
+  };
+
+  /** Answers the plain hits at the start of `data`, then passes the rest to node. */
+  private answerFrom(data: Buffer): void {
+    let offset = 0;
+    while (offset < data.length) {
+      if (this.socket.writableNeedDrain) {
+        this.holdUntilDrained(data.subarray(offset));
+        return;
+      }
+      const end = data.indexOf(HEAD_END, offset);
+      if (end === -1 || end - offset > this.options.maxHeadBytes) break;
+      const request = parsePlainRequest(data.toString('latin1', offset, end));
+      const answer = request === undefined ? undefined : this.host.answer(request, this.socket);
+      if (answer === undefined) break;
+      const fields = fieldsOf(answer.headers);
+      if (fields === undefined) {
+        answer.done();
+        break;
+      }
+      this.write(answer, fields);
+      offset = end + HEAD_END.length;
+    }
+    if (offset === data.length) return;
+    const rest = offset === 0 ? data : data.subarray(offset);
+    if (rest.length <= this.options.maxHeadBytes && rest.indexOf(HEAD_END) === -1) this.holdHeadStart(rest);
+    else this.passToNode(rest);
+  }
+
+  /** Keeps the start of a head for the next chunk; should the rest not come in time, node gets it and times it out. */
+  private holdHeadStart(start: Buffer): void {
+    this.headStart = start;
+    this.headTimer = setTimeout(() => {
+      const held = this.takeHeadStart(undefined);
+      if (held !== undefined && !this.socket.destroyed) this.passToNode(held);
+    }, this.options.headersTimeoutMs);
+    this.headTimer.unref();
+  }
+
+  /** The held start of a head followed by `chunk`, and nothing held any more. */
+  private takeHeadStart(chunk: Buffer): Buffer;
+  private takeHeadStart(chunk: undefined): Buffer | undefined;
+  private takeHeadStart(chunk: Buffer | undefined): Buffer | undefined {
+    const start = this.headStart;
+    if (start === undefined) return chunk;
+    clearTimeout(this.headTimer);
+    this.headStart = undefined;
+    this.headTimer = undefined;
+    return chunk === undefined ? start : Buffer.concat([start, chunk]);
+  }
+
+  private holdUntilDrained(rest: Buffer): void {
+    this.held = rest;
+    this.socket.pause();
+    this.socket.once('drain', () => {
+      const held = this.held;
+      this.held = undefined;
+      if (held === undefined || this.socket.destroyed) return;
+      this.socket.resume();
+      this.onData(held);
+    });
+  }
+
+  /** Gives `data` to node, keeping track of where node's parser will stand after it. */
+  private passToNode(data: Buffer): void {
+    if (!this.track(data)) this.giveBack();
+    this.nodeOnData(data);
+  }
+
+  /** Follows request framing through `data`; false when it can no longer tell where requests end. */
+  private track(data: Buffer): boolean {
+    let rest = data;
+    while (rest.length > 0) {
+      if (this.bodyLeft > 0) {
+        const taken = Math.min(this.bodyLeft, rest.length);
+        this.bodyLeft -= taken;
+        rest = rest.subarray(taken);
+        continue;
+      }
+      const before = this.partialHead?.length ?? 0;
+      const head = this.partialHead === undefined ? rest : Buffer.concat([this.partialHead, rest]);
+      const end = head.indexOf(HEAD_END);
+      if (end === -1) {
+        if (head.length > this.options.maxHeadBytes) return false;
+        this.partialHead = Buffer.from(head);
+        return true;
+      }
+      const bodyLength = bodyLengthOf(head.toString('latin1', 0, end));
+      if (bodyLength === undefined) return false;
+      this.partialHead = undefined;
+      this.bodyLeft = bodyLength;
+      rest = rest.subarray(end + HEAD_END.length - before);
+    }
+    return true;
+  }
+
+  /** From now on node reads this connection alone, as if the lane had never been there. */
+  private giveBack(): void {
+    this.socket.removeListener('data', this.onData);
+    this.socket.on('data', this.nodeOnData);
+  }
+
+  private write(answer: DirectAnswer, fields: string): void {
+    let finished = false;
+    const done = (): void => {
+      if (finished) return;
+      finished = true;
+      this.pending.delete(done);
+      answer.done();
+    };
+    this.pending.add(done);
+    const head = Buffer.from(`HTTP/1.1 200 OK\r\n${fields}x-amz-request-id: ${answer.requestId}\r\nDate: ${httpDate()}\r\nConnection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(this.options.keepAliveTimeoutMs / 1000)}\r\n\r\n`, 'latin1');
+    const body = answer.body;
+    if (body === undefined || body.length === 0) {
+      this.socket.write(head, done);
+    } else if (body.length <= COPY_BODY_BYTES) {
+      this.socket.write(Buffer.concat([head, body], head.length + body.length), done);
+    } else {
+      this.socket.cork();
+      this.socket.write(head);
+      this.socket.write(body, done);
+      this.socket.uncork();
+    }
+  }
+}
+
+/** Header values node would refuse to send, and names that are not tokens. */
+const INVALID_FIELD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const fieldsText = new WeakMap<readonly string[], string | null>();
+
+/** The header lines of `headers`, made once per array; undefined when node would refuse one of them. */
+function fieldsOf(headers: readonly string[]): string | undefined {
+  let text = fieldsText.get(headers);
+  if (text === undefined) {
+    text = '';
+    for (let i = 0; i + 1 < headers.length; i += 2) {
+      const name = headers[i] as string;
+      const value = headers[i + 1] as string;
+      if (!TOKEN.test(name) || INVALID_FIELD_VALUE.test(value)) {
+        text = null;
+        break;
+      }
+      text += `${name}: ${value}\r\n`;
+    }
+    fieldsText.set(headers, text);
+  }
+  return text ?? undefined;
+}
+
+let dateSecond = -1;
+let dateText = '';
+
+/** The Date header's value, made once a second as node makes it. */
+function httpDate(): string {
+  const second = Math.floor(Date.now() / 1000);
+  if (second !== dateSecond) {
+    dateSecond = second;
+    dateText = new Date(second * 1000).toUTCString();
+  }
+  return dateText;
+}

@@ -1,0 +1,101 @@
+import type { IncomingHttpHeaders } from 'node:http';
+
+/**
+ * Reading HTTP/1.1 request heads off the wire, for the direct hit path (see hit-lane.ts). Both readers are
+ * deliberately narrower than node's parser: whatever they are not sure of, they give up on, and node:http
+ * reads the request instead.
+ */
+
+/** The blank line that ends a request head. */
+export const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
+
+/** A header name: an RFC 9110 token. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** A header value node would accept: no control characters but tab. */
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+const REQUEST_LINE = /^([A-Z]+) (\/[\x21-\x7e]*) HTTP\/1\.1$/;
+const ANY_REQUEST_LINE = /^[A-Z]+ [\x21-\x7e]+ HTTP\/1\.[01]$/;
+const DECIMAL = /^\d{1,15}$/;
+
+/** A request as the direct path sees it: what SigV4 verification and the S3 handler read of node's IncomingMessage. */
+export interface HeadRequest {
+  method: string;
+  url: string;
+  /** Lower-case names, each named once. */
+  headers: IncomingHttpHeaders;
+  /** Alternating names and values as received. */
+  rawHeaders: string[];
+}
+
+/** Headers that make a request something other than a plain keep-alive read with no body. */
+const NOT_PLAIN = new Set(['content-length', 'transfer-encoding', 'expect', 'upgrade', 'te', 'trailer']);
+
+/**
+ * A GET or HEAD of HTTP/1.1 with no body, no upgrade, no expectation and every header named once, that keeps
+ * its connection open; anything else (or anything malformed) is undefined.
+ */
+export function parsePlainRequest(head: string): HeadRequest | undefined {
+  let lineEnd = head.indexOf('\r\n');
+  const requestLine = REQUEST_LINE.exec(lineEnd === -1 ? head : head.slice(0, lineEnd));
+  if (requestLine === null) return undefined;
+  const method = requestLine[1] as string;
+  if (method !== 'GET' && method !== 'HEAD') return undefined;
+  const headers: IncomingHttpHeaders = {};
+  const rawHeaders: string[] = [];
+  while (lineEnd !== -1) {
+    const start = lineEnd + 2;
+    lineEnd = head.indexOf('\r\n', start);
+    const line = lineEnd === -1 ? head.slice(start) : head.slice(start, lineEnd);
+    const colon = line.indexOf(':');
+    if (colon <= 0) return undefined;
+    const name = line.slice(0, colon);
+    const value = withoutOuterSpace(line, colon + 1);
+    if (!TOKEN.test(name) || !FIELD_VALUE.test(value)) return undefined;
+    const lower = name.toLowerCase();
+    if (headers[lower] !== undefined || NOT_PLAIN.has(lower)) return undefined;
+    if (lower === 'connection' && value.toLowerCase() !== 'keep-alive') return undefined;
+    headers[lower] = value;
+    rawHeaders.push(name, value);
+  }
+  if (headers.host === undefined) return undefined;
+  return { method, url: requestLine[2] as string, headers, rawHeaders };
+}
+
+/** `text` from `start` on, without the spaces and tabs around it. */
+function withoutOuterSpace(text: string, start: number): string {
+  let from = start;
+  let to = text.length;
+  while (from < to && isSpace(text.charCodeAt(from))) from++;
+  while (to > from && isSpace(text.charCodeAt(to - 1))) to--;
+  return text.slice(from, to);
+}
+
+function isSpace(code: number): boolean {
+  return code === 32 || code === 9;
+}
+
+/**
+ * The length of the body that follows `head` on the connection: 0 without Content-Length, its value with one.
+ * Undefined where the framing is anything else (chunked, several lengths, an upgrade, a malformed head):
+ * then only node's parser can tell where the request ends.
+ */
+export function bodyLengthOf(head: string): number | undefined {
+  const lines = head.split('\r\n');
+  if (!ANY_REQUEST_LINE.test(lines[0] ?? '') || lines[0]?.startsWith('CONNECT ') || lines[0]?.startsWith('PRI ')) return undefined;
+  let length: number | undefined;
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i] as string;
+    const colon = line.indexOf(':');
+    if (colon <= 0) return undefined;
+    const name = line.slice(0, colon);
+    const value = line.slice(colon + 1).trim();
+    if (!TOKEN.test(name) || !FIELD_VALUE.test(value)) return undefined;
+    const lower = name.toLowerCase();
+    if (lower === 'transfer-encoding' || lower === 'upgrade') return undefined;
+    if (lower === 'content-length') {
+      if (length !== undefined || !DECIMAL.test(value)) return undefined;
+      length = Number(value);
+    }
+  }
+  return length ?? 0;
+}
