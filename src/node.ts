@@ -1,4 +1,3 @@
-import type { Counter } from 'prom-client';
 import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
@@ -126,8 +125,8 @@ export async function createNode(config: Config, logger: Logger, overrides: Node
     maxObjectBytes: config.maxObjectBytes,
     budget,
     logger: logger.child({ module: 'gateway' }),
-    onRead: counterByLabels(metrics.cacheReads, (outcome) => ({ outcome })),
-    onBlockRead: counterByLabels(metrics.blockReads, (outcome, tier) => ({ outcome, tier })),
+    onRead: metrics.counting(metrics.cacheReads, (outcome) => ({ outcome })),
+    onBlockRead: metrics.counting(metrics.blockReads, (outcome, tier) => ({ outcome, tier })),
     onUpstreamBytes: (bytes) => metrics.upstreamBytes.inc(bytes),
   });
 
@@ -218,13 +217,15 @@ export async function createNode(config: Config, logger: Logger, overrides: Node
     settle(s3.handle(req, res, requestId), res, requestId);
   }
 
+  const countDirectHit = metrics.counting(metrics.directHits, () => ({}));
+
   function directHit(request: HeadRequest): DirectHit | undefined {
     if (config.verbose) return undefined;
     const q = request.url.indexOf('?');
     const path = q === -1 ? request.url : request.url.slice(0, q);
     if ((path.startsWith(INTERNAL_PREFIX) && !isVirtualHost(request)) || isLegacyRoute(request, path)) return undefined;
     const hit = s3.plainHit(request);
-    if (hit !== undefined) metrics.directHits.inc();
+    if (hit !== undefined) countDirectHit();
     return hit === undefined ? undefined : { headers: hit.headers, body: hit.body, release: hit.release, requestId: newRequestId() };
   }
 
@@ -290,24 +291,4 @@ function requestIds(): () => string {
   const prefix = randomBytes(4).toString('hex').toUpperCase();
   let counter = 0;
   return () => `${prefix}${(counter++).toString(16).toUpperCase().padStart(8, '0')}`;
-}
-
-/**
- * Increments `counter` for the labels an event names. Each label set's child is looked up once, so a
- * hit costs an addition, not hashing its labels again.
- */
-function counterByLabels<Args extends string[], Label extends string>(
-  counter: Counter<Label>,
-  labels: (...args: Args) => Partial<Record<Label, string>>,
-): (...args: Args) => void {
-  const children = new Map<string, { inc: () => void }>();
-  return (...args) => {
-    const id = args.join('\u0000');
-    let child = children.get(id);
-    if (child === undefined) {
-      child = counter.labels(labels(...args));
-      children.set(id, child);
-    }
-    child.inc();
-  };
 }

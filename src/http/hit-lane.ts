@@ -72,13 +72,16 @@ class HitLane {
   private headStart: Buffer | undefined;
   private headTimer: NodeJS.Timeout | undefined;
   private readonly pending = new Set<() => void>();
+  private readonly keepAliveSeconds: number;
 
   constructor(
     private readonly socket: Socket,
     private readonly nodeOnData: NodeOnData,
     private readonly host: LaneHost,
     private readonly options: LaneOptions,
-  ) {}
+  ) {
+    this.keepAliveSeconds = Math.floor(options.keepAliveTimeoutMs / 1000);
+  }
 
   readonly onData = (chunk: Buffer): void => {
     const data = this.takeHeadStart(chunk);
@@ -201,18 +204,21 @@ class HitLane {
       answer.done();
     };
     this.pending.add(done);
-    const head = Buffer.from(`HTTP/1.1 200 OK\r\n${fields}x-amz-request-id: ${answer.requestId}\r\nDate: ${httpDate()}\r\nConnection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(this.options.keepAliveTimeoutMs / 1000)}\r\n\r\n`, 'latin1');
+    const head = `HTTP/1.1 200 OK\r\n${fields}x-amz-request-id: ${answer.requestId}\r\nDate: ${httpDate()}\r\nConnection: keep-alive\r\nKeep-Alive: timeout=${this.keepAliveSeconds}\r\n\r\n`;
     const body = answer.body;
-    if (body === undefined || body.length === 0) {
-      this.socket.write(head, done);
-    } else if (body.length <= COPY_BODY_BYTES) {
-      this.socket.write(Buffer.concat([head, body], head.length + body.length), done);
-    } else {
+    if (body !== undefined && body.length > COPY_BODY_BYTES) {
       this.socket.cork();
-      this.socket.write(head);
+      this.socket.write(head, 'latin1');
       this.socket.write(body, done);
       this.socket.uncork();
+      return;
     }
+    // One buffer for the head and a small body: one allocation, one system call.
+    const bodyLength = body?.length ?? 0;
+    const bytes = Buffer.allocUnsafe(head.length + bodyLength);
+    bytes.write(head, 0, 'latin1');
+    if (body !== undefined) body.copy(bytes, head.length);
+    this.socket.write(bytes, done);
   }
 }
 

@@ -13,7 +13,6 @@ export const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** A header value node would accept: no control characters but tab. */
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
-const REQUEST_LINE = /^([A-Z]+) (\/[\x21-\x7e]*) HTTP\/1\.1$/;
 const ANY_REQUEST_LINE = /^[A-Z]+ [\x21-\x7e]+ HTTP\/1\.[01]$/;
 const DECIMAL = /^\d{1,15}$/;
 
@@ -31,26 +30,30 @@ export interface HeadRequest {
 const NOT_PLAIN = new Set(['content-length', 'transfer-encoding', 'expect', 'upgrade', 'te', 'trailer']);
 
 /**
+ * A GET or HEAD request line of HTTP/1.1 with an origin-form target, then header lines of a token name and a
+ * value node would accept (no control characters but tab; so no bare CR or LF, and no folded lines).
+ */
+const PLAIN_HEAD = /^(?:GET|HEAD) \/[\x21-\x7e]* HTTP\/1\.1(?:\r\n[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*)*$/;
+
+/**
  * A GET or HEAD of HTTP/1.1 with no body, no upgrade, no expectation and every header named once, that keeps
  * its connection open; anything else (or anything malformed) is undefined.
  */
 export function parsePlainRequest(head: string): HeadRequest | undefined {
+  if (!PLAIN_HEAD.test(head)) return undefined;
+  const methodEnd = head.indexOf(' ');
+  const method = head.slice(0, methodEnd);
   let lineEnd = head.indexOf('\r\n');
-  const requestLine = REQUEST_LINE.exec(lineEnd === -1 ? head : head.slice(0, lineEnd));
-  if (requestLine === null) return undefined;
-  const method = requestLine[1] as string;
-  if (method !== 'GET' && method !== 'HEAD') return undefined;
+  const url = head.slice(methodEnd + 1, (lineEnd === -1 ? head.length : lineEnd) - ' HTTP/1.1'.length);
   const headers: IncomingHttpHeaders = {};
   const rawHeaders: string[] = [];
   while (lineEnd !== -1) {
     const start = lineEnd + 2;
     lineEnd = head.indexOf('\r\n', start);
-    const line = lineEnd === -1 ? head.slice(start) : head.slice(start, lineEnd);
-    const colon = line.indexOf(':');
-    if (colon <= 0) return undefined;
-    const name = line.slice(0, colon);
-    const value = withoutOuterSpace(line, colon + 1);
-    if (!TOKEN.test(name) || !FIELD_VALUE.test(value)) return undefined;
+    const end = lineEnd === -1 ? head.length : lineEnd;
+    const colon = head.indexOf(':', start);
+    const name = head.slice(start, colon);
+    const value = withoutOuterSpace(head, colon + 1, end);
     const lower = name.toLowerCase();
     if (headers[lower] !== undefined || NOT_PLAIN.has(lower)) return undefined;
     if (lower === 'connection' && value.toLowerCase() !== 'keep-alive') return undefined;
@@ -58,13 +61,13 @@ export function parsePlainRequest(head: string): HeadRequest | undefined {
     rawHeaders.push(name, value);
   }
   if (headers.host === undefined) return undefined;
-  return { method, url: requestLine[2] as string, headers, rawHeaders };
+  return { method, url, headers, rawHeaders };
 }
 
-/** `text` from `start` on, without the spaces and tabs around it. */
-function withoutOuterSpace(text: string, start: number): string {
+/** `text` from `start` to `end`, without the spaces and tabs around it. */
+function withoutOuterSpace(text: string, start: number, end = text.length): string {
   let from = start;
-  let to = text.length;
+  let to = end;
   while (from < to && isSpace(text.charCodeAt(from))) from++;
   while (to > from && isSpace(text.charCodeAt(to - 1))) to--;
   return text.slice(from, to);
