@@ -33,7 +33,7 @@ export interface LaneHost {
 }
 
 export interface LaneOptions {
-  /** node:http's keepAliveTimeout, announced in each answer as node announces it. */
+  /** node:http's keepAliveTimeout, announced in an answer on a socket without a timeout of its own. */
   keepAliveTimeoutMs: number;
   /** node:http's headersTimeout: a head the lane holds that long goes to node, whose own timeout then runs. */
   headersTimeoutMs: number;
@@ -72,15 +72,21 @@ class HitLane {
   private headStart: Buffer | undefined;
   private headTimer: NodeJS.Timeout | undefined;
   private readonly pending = new Set<() => void>();
-  private readonly keepAliveSeconds: number;
 
   constructor(
     private readonly socket: Socket,
     private readonly nodeOnData: NodeOnData,
     private readonly host: LaneHost,
     private readonly options: LaneOptions,
-  ) {
-    this.keepAliveSeconds = Math.floor(options.keepAliveTimeoutMs / 1000);
+  ) {}
+
+  /**
+   * How long the connection may idle, as its Keep-Alive header tells: the socket's own timeout, which node
+   * sets to its keepAliveTimeout after each of its answers and which the lane leaves as it finds it.
+   */
+  private idleSeconds(): number {
+    const timeoutMs = this.socket.timeout;
+    return Math.floor((timeoutMs === undefined || timeoutMs === 0 ? this.options.keepAliveTimeoutMs : timeoutMs) / 1000);
   }
 
   readonly onData = (chunk: Buffer): void => {
@@ -204,7 +210,7 @@ class HitLane {
       answer.done();
     };
     this.pending.add(done);
-    const head = `HTTP/1.1 200 OK\r\n${fields}x-amz-request-id: ${answer.requestId}\r\nDate: ${httpDate()}\r\nConnection: keep-alive\r\nKeep-Alive: timeout=${this.keepAliveSeconds}\r\n\r\n`;
+    const head = `HTTP/1.1 200 OK\r\n${fields}x-amz-request-id: ${answer.requestId}\r\nDate: ${httpDate()}\r\nConnection: keep-alive\r\nKeep-Alive: timeout=${this.idleSeconds()}\r\n\r\n`;
     const body = answer.body;
     if (body !== undefined && body.length > COPY_BODY_BYTES) {
       this.socket.cork();

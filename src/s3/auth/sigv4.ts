@@ -74,6 +74,8 @@ export class SigV4Verifier {
   /** Split once per distinct list: a client sends the same few lists again and again. */
   private readonly signedHeaderLists = new BoundedMemo<string, readonly string[]>(MAX_MEMO_ENTRIES);
   private readonly signingKeys = new BoundedMemo<string, { key: Buffer; mac: HmacSha256 }>(MAX_SIGNING_KEYS);
+  /** Every request signed in the same second carries the same x-amz-date. */
+  private readonly amzDates = new BoundedMemo<string, number | undefined>(MAX_MEMO_ENTRIES);
   /**
    * Requests verified before, by everything their signature covers: a presigned URL fetched again
    * (a player's range requests, many clients of one link) skips the cryptography, not the clock.
@@ -128,7 +130,7 @@ export class SigV4Verifier {
     this.checkRegion(credential.region, (m, details) => malformed(m, details));
     const secret = this.secretFor(credential.accessKeyId);
     const amzDate = firstHeader(request.headers, 'x-amz-date') ?? dateHeaderAsAmzDate(firstHeader(request.headers, 'date'));
-    const signedAt = amzDate === undefined ? undefined : parseAmzDate(amzDate);
+    const signedAt = amzDate === undefined ? undefined : this.amzDates.get(amzDate, parseAmzDate);
     if (amzDate === undefined || signedAt === undefined) {
       throw new S3Error('AccessDenied', { message: 'AWS authentication requires a valid Date or x-amz-date header' });
     }
@@ -223,7 +225,7 @@ export class SigV4Verifier {
     const signToPrefix = `${ALGORITHM}\n${amzDate}\n${credential.scope}\n`;
     const { key: signingKey, mac } = this.signingKey(secret, credential);
     // Only lowercase hex can equal the computed signature; anything else is compared, and fails, in full.
-    const given = SIGNATURE_HEX.test(signature) ? Buffer.from(signature, 'hex') : undefined;
+    const given = SIGNATURE_HEX.test(signature) ? givenSignature(signature) : undefined;
     let first: { canonicalRequest: string; stringToSign: string } | undefined;
     for (const [uri, query] of canonicalTargets(rawPath, queryParts, excludeParam)) {
       const canonicalRequest = `${method}\n${uri}\n${query}${tail}`;
@@ -265,6 +267,14 @@ export class SigV4Verifier {
       return { key, mac: new HmacSha256(key) };
     });
   }
+}
+
+/** Where the signature a request gives is decoded for the comparison: every check is synchronous, so one buffer serves all. */
+const GIVEN_SIGNATURE = Buffer.alloc(32);
+
+function givenSignature(hex: string): Buffer {
+  GIVEN_SIGNATURE.write(hex, 0, 'hex');
+  return GIVEN_SIGNATURE;
 }
 
 export function deriveSigningKey(secret: string, date: string, region: string, service: string): Buffer {
