@@ -189,13 +189,18 @@ export async function createNode(config: Config, logger: Logger, overrides: Node
   const isLegacyRoute = (req: { method?: string; headers: IncomingHttpHeaders }, path: string): boolean =>
     LEGACY_PATHS.has(path) && !isVirtualHost(req) && (PROBES.has(path) || config.legacy.enabled) && LEGACY_ROUTES.has(`${req.method} ${path}`);
 
+  /** Which part of the node answers a request: the internal (and peer) routes, the legacy routes, or S3. */
+  const routeOf = (req: { method?: string; headers: IncomingHttpHeaders }, path: string): 'internal' | 'legacy' | 's3' => {
+    if (!isVirtualHost(req) && path.startsWith(INTERNAL_PREFIX)) return 'internal';
+    return isLegacyRoute(req, path) ? 'legacy' : 's3';
+  };
+
   function handle(req: IncomingMessage, res: ServerResponse): void {
     const requestId = newRequestId();
     logRequest(req, res, requestId);
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const path = q === -1 ? url : url.slice(0, q);
-    if (!isVirtualHost(req) && path.startsWith(INTERNAL_PREFIX)) {
+    const path = pathOf(req.url ?? '/');
+    const route = routeOf(req, path);
+    if (route === 'internal') {
       res.setHeader('x-amz-request-id', requestId);
       continueIfExpected(req, res);
       if (path.startsWith(PEER_PREFIX)) {
@@ -207,7 +212,7 @@ export async function createNode(config: Config, logger: Logger, overrides: Node
       } else app(req, res);
       return;
     }
-    if (isLegacyRoute(req, path)) {
+    if (route === 'legacy') {
       // The legacy routes send 100 Continue themselves, once the request is authenticated.
       res.setHeader('x-amz-request-id', requestId);
       app(req, res);
@@ -220,10 +225,7 @@ export async function createNode(config: Config, logger: Logger, overrides: Node
   const countDirectHit = metrics.counting(metrics.directHits, () => ({}));
 
   function directHit(request: HeadRequest): DirectHit | undefined {
-    if (config.verbose) return undefined;
-    const q = request.url.indexOf('?');
-    const path = q === -1 ? request.url : request.url.slice(0, q);
-    if ((path.startsWith(INTERNAL_PREFIX) && !isVirtualHost(request)) || isLegacyRoute(request, path)) return undefined;
+    if (config.verbose || routeOf(request, pathOf(request.url)) !== 's3') return undefined;
     const hit = s3.plainHit(request);
     if (hit !== undefined) countDirectHit();
     return hit === undefined ? undefined : { headers: hit.headers, body: hit.body, release: hit.release, requestId: newRequestId() };
@@ -284,6 +286,12 @@ function credentialChain(): CredentialProvider {
       throw new S3Error('InternalError', { message: 'Falcon found no credentials for the upstream S3.', cause: err });
     }
   };
+}
+
+/** The path of a request target, without its query. */
+function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
 }
 
 /** Request ids: a random per-process prefix and a counter, cheap enough for every request. */

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { bodyLengthOf, HEAD_END, type HeadRequest, parsePlainRequest } from './request-head.js';
+import { bodyLengthOf, HEAD_END, type HeadRequest, isHeaderField, parsePlainRequest } from './request-head.js';
 
 /**
  * The direct hit path. node:http spends more CPU on a small answer than Falcon spends verifying its
@@ -228,9 +228,6 @@ class HitLane {
   }
 }
 
-/** Header values node would refuse to send, and names that are not tokens. */
-const INVALID_FIELD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const fieldsText = new WeakMap<readonly string[], string | null>();
 
 /** The header lines of `headers`, made once per array; undefined when node would refuse one of them. */
@@ -241,7 +238,7 @@ function fieldsOf(headers: readonly string[]): string | undefined {
     for (let i = 0; i + 1 < headers.length; i += 2) {
       const name = headers[i] as string;
       const value = headers[i + 1] as string;
-      if (!TOKEN.test(name) || INVALID_FIELD_VALUE.test(value)) {
+      if (!isHeaderField(name, value)) {
         text = null;
         break;
       }

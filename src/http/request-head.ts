@@ -9,10 +9,12 @@ import type { IncomingHttpHeaders } from 'node:http';
 /** The blank line that ends a request head. */
 export const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
 
-/** A header name: an RFC 9110 token. */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** A header value node would accept: no control characters but tab. */
-const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+/** A character of a header name: an RFC 9110 token character. */
+const TOKEN_CHAR = "[!#$%&'*+\\-.^_`|~0-9A-Za-z]";
+/** A character of a header value node accepts: no control characters but tab. */
+const FIELD_VALUE_CHAR = '[\\t\\x20-\\x7e\\x80-\\xff]';
+const TOKEN = new RegExp(`^${TOKEN_CHAR}+$`);
+const FIELD_VALUE = new RegExp(`^${FIELD_VALUE_CHAR}*$`);
 const ANY_REQUEST_LINE = /^[A-Z]+ [\x21-\x7e]+ HTTP\/1\.[01]$/;
 const DECIMAL = /^\d{1,15}$/;
 
@@ -33,7 +35,12 @@ const NOT_PLAIN = new Set(['content-length', 'transfer-encoding', 'expect', 'upg
  * A GET or HEAD request line of HTTP/1.1 with an origin-form target, then header lines of a token name and a
  * value node would accept (no control characters but tab; so no bare CR or LF, and no folded lines).
  */
-const PLAIN_HEAD = /^(?:GET|HEAD) \/[\x21-\x7e]* HTTP\/1\.1(?:\r\n[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*)*$/;
+const PLAIN_HEAD = new RegExp(`^(?:GET|HEAD) /[\\x21-\\x7e]* HTTP/1\\.1(?:\\r\\n${TOKEN_CHAR}+:${FIELD_VALUE_CHAR}*)*$`);
+
+/** True when `name` may be a header name and `value` its value, in a request or a response. */
+export function isHeaderField(name: string, value: string): boolean {
+  return TOKEN.test(name) && FIELD_VALUE.test(value);
+}
 
 /**
  * A GET or HEAD of HTTP/1.1 with no body, no upgrade, no expectation and every header named once, that keeps
@@ -65,7 +72,7 @@ export function parsePlainRequest(head: string): HeadRequest | undefined {
 }
 
 /** `text` from `start` to `end`, without the spaces and tabs around it. */
-function withoutOuterSpace(text: string, start: number, end = text.length): string {
+function withoutOuterSpace(text: string, start: number, end: number): string {
   let from = start;
   let to = end;
   while (from < to && isSpace(text.charCodeAt(from))) from++;
@@ -91,8 +98,8 @@ export function bodyLengthOf(head: string): number | undefined {
     const colon = line.indexOf(':');
     if (colon <= 0) return undefined;
     const name = line.slice(0, colon);
-    const value = line.slice(colon + 1).trim();
-    if (!TOKEN.test(name) || !FIELD_VALUE.test(value)) return undefined;
+    const value = withoutOuterSpace(line, colon + 1, line.length);
+    if (!isHeaderField(name, value)) return undefined;
     const lower = name.toLowerCase();
     if (lower === 'transfer-encoding' || lower === 'upgrade') return undefined;
     if (lower === 'content-length') {

@@ -141,8 +141,8 @@ export function createS3Handler(options: S3HandlerOptions): S3Handler {
       const { bucket, key } = s3;
       if (bucket === undefined || key === undefined) return undefined;
       checkObjectPath(bucket, key);
-      checkPartNumber(s3.params);
-      if (s3.params.has('partNumber') || !isCacheableRead(s3, headers) || !isPlainRead(headers, s3.params)) return undefined;
+      // A plain read has no partNumber (nor any other subresource) to check.
+      if (!isCacheableRead(s3, headers) || !isPlainRead(headers, s3.params)) return undefined;
       const signature = auth.authenticate(request);
       for (const [name, access] of accessesOf(s3, headers)) auth.authorize(signature, name, access);
       return gateway.plainHit(bucket, key, method);
