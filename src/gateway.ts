@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
+import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import { BlockFill } from './cache/block-fill.js';
 import type { ByteBudget } from './cache/byte-budget.js';
@@ -127,6 +128,9 @@ export class VersionChangedError extends S3Error {
 const MAX_RESTARTS = 2;
 /** Blocks from an owner up to this size are sent once complete rather than as they arrive (see heldFill). */
 const SMALL_PEER_BLOCK_BYTES = 64 * 1024;
+/** How many keys found not small through their owner are remembered, and for how long (the object may be replaced). */
+const NOT_SMALL_REMEMBERED = 10_000;
+const NOT_SMALL_REMEMBERED_MS = 60_000;
 
 /** A plain hit's answer: 200 with these headers (names and values in turn), and the body (a view of a held block) unless it is a HEAD. */
 export interface PlainHit {
@@ -135,15 +139,40 @@ export interface PlainHit {
   release: (() => void) | undefined;
 }
 
+/** A small object read through its owner: its plain answer's headers and its block, held until `release`. */
+interface SmallRead {
+  headers: readonly string[];
+  /** Undefined for HEAD. */
+  body: ObjectBody | undefined;
+  size: number;
+  release: (() => void) | undefined;
+}
+
+/** A reader's own answer from a small read: the block held for it, unless it was let go of meanwhile. */
+function heldAnswer(read: SmallRead | undefined): PlainHit | undefined {
+  if (read === undefined) return undefined;
+  if (read.body === undefined) return { headers: read.headers, body: undefined, release: undefined };
+  const release = read.body.hold();
+  if (read.body.recycled) {
+    release();
+    return undefined;
+  }
+  return { headers: read.headers, body: read.body.bytes.subarray(0, read.size), release };
+}
+
 const NO_PARAMS = new URLSearchParams();
 /** The headers of plain answers, per cached version: metadata is never changed once cached, only replaced. */
 const plainHeadersOf = new WeakMap<ObjectMeta, readonly string[]>();
 
-function plainHeaders(meta: ObjectMeta): readonly string[] {
-  let headers = plainHeadersOf.get(meta);
+/** The same for answers read through the object's owner (or the upstream) just now. */
+const plainMissHeadersOf = new WeakMap<ObjectMeta, readonly string[]>();
+
+function plainHeaders(meta: ObjectMeta, cacheStatus: 'HIT' | 'MISS' = 'HIT'): readonly string[] {
+  const memo = cacheStatus === 'HIT' ? plainHeadersOf : plainMissHeadersOf;
+  let headers = memo.get(meta);
   if (headers === undefined) {
-    headers = Object.entries({ ...planObjectResponse(meta, 'GET', {}, NO_PARAMS).headers, 'x-cache': 'HIT' }).flat();
-    plainHeadersOf.set(meta, headers);
+    headers = Object.entries({ ...planObjectResponse(meta, 'GET', {}, NO_PARAMS).headers, 'x-cache': cacheStatus }).flat();
+    memo.set(meta, headers);
   }
   return headers;
 }
@@ -155,6 +184,10 @@ export class Gateway {
   private readonly discoveriesFromPeers = new Map<string, Discovery>();
   private readonly blockFills = new Map<string, Map<string, InflightBlock>>();
   private readonly blockFillsFromPeers = new Map<string, Map<string, InflightBlock>>();
+  /** Plain reads of small objects through their owners in flight, by method and key: later plain reads join them. */
+  private readonly smallPeerReads = new Map<string, Promise<SmallRead | undefined>>();
+  /** Keys a plain read through the owner found not to be small cacheable objects: their reads go to `open` at once. */
+  private readonly notSmallThroughOwner = new LRUCache<string, true>({ max: NOT_SMALL_REMEMBERED, ttl: NOT_SMALL_REMEMBERED_MS });
 
   private cluster: Cluster | undefined;
 
@@ -208,6 +241,58 @@ export class Gateway {
     if (block === undefined) return undefined;
     this.options.onRead?.('hit');
     return { headers: plainHeaders(meta), body: block.body.bytes.subarray(0, meta.size), release: block.release };
+  }
+
+  /**
+   * The answer to a plain GET or HEAD (as for `plainHit`) of a small object another node owns and this
+   * one holds nothing of: read through the owner as `open` would (coalesced with every other read of it),
+   * and answered from memory once its single block is complete. Undefined at once when the read is not
+   * such a one; settles undefined when the object turns out not to be small and cacheable, or the read
+   * fails, and `open` then reads it in full. Never rejects.
+   */
+  plainPeerRead(bucket: string, key: string, method: 'GET' | 'HEAD'): Promise<PlainHit | undefined> | undefined {
+    const cacheKey = objectKey(bucket, key);
+    if (this.cluster?.remoteOwner(cacheKey) === undefined || this.lookup(cacheKey) !== undefined || this.notSmallThroughOwner.has(cacheKey)) {
+      return undefined;
+    }
+    const readKey = `${method} ${cacheKey}`;
+    const inflight = this.smallPeerReads.get(readKey);
+    if (inflight !== undefined) {
+      this.options.onRead?.('coalesced');
+      if (method === 'GET') this.options.onBlockRead?.('coalesced', 'hot');
+      return inflight.then(heldAnswer);
+    }
+    const reading = this.readSmallThroughOwner(bucket, key, method).catch(() => undefined);
+    this.smallPeerReads.set(readKey, reading);
+    void reading.then((read) => {
+      if (this.smallPeerReads.get(readKey) === reading) this.smallPeerReads.delete(readKey);
+      // The read's own hold on the block outlasts every reader that joined it, each holding it by then.
+      if (read?.release !== undefined) setImmediate(read.release);
+    });
+    return reading.then(heldAnswer);
+  }
+
+  /** One read of a small object through its owner, for `plainPeerRead`, holding its block until released. */
+  private async readSmallThroughOwner(bucket: string, key: string, method: 'GET' | 'HEAD'): Promise<SmallRead | undefined> {
+    const read = await this.readMeta(bucket, key, method === 'GET' ? 'first-block' : 'meta', false, false);
+    if (read.kind === 'meta' && read.live !== undefined) discardBody(read.live.stream);
+    if (read.kind !== 'meta' || !this.cacheable(read.meta) || read.meta.size === 0 || read.meta.size > Math.min(this.blockBytes, SMALL_PEER_BLOCK_BYTES)) {
+      // `open` then reads it again: once, not on every read of a large or missing object.
+      this.notSmallThroughOwner.set(objectKey(bucket, key), true);
+      return undefined;
+    }
+    const { meta, live } = read;
+    if (live !== undefined || read.from === 'stale') return undefined;
+    // As `open` tells them: a HEAD by where its metadata came from, a GET by its bytes too.
+    if (method === 'HEAD') return { headers: plainHeaders(meta, read.from === 'cache' ? 'HIT' : 'MISS'), body: undefined, size: 0, release: undefined };
+    const cacheStatus = read.from === 'cache' && this.cachedThrough(bucket, key, meta, 0, meta.size) ? 'HIT' : 'MISS';
+    const block = await this.acquire({ bucket, key, objectKey: objectKey(bucket, key), etag: meta.etag, size: meta.size, asOwner: false }, 0);
+    if (block.kind !== 'memory') return undefined;
+    if (block.fill !== undefined && !(await block.fill.completed)) {
+      block.release();
+      return undefined;
+    }
+    return { headers: plainHeaders(meta, cacheStatus), body: block.body, size: meta.size, release: block.release };
   }
 
   /**
@@ -278,6 +363,9 @@ export class Gateway {
     const cacheKey = objectKey(bucket, key);
     this.options.cache.delete(cacheKey);
     this.options.hotCache?.delete(cacheKey);
+    this.smallPeerReads.delete(`GET ${cacheKey}`);
+    this.smallPeerReads.delete(`HEAD ${cacheKey}`);
+    this.notSmallThroughOwner.delete(cacheKey);
     for (const map of [this.discoveries, this.discoveriesFromPeers]) {
       const discovery = map.get(cacheKey);
       if (discovery !== undefined) discovery.stale = true;
@@ -293,6 +381,8 @@ export class Gateway {
   invalidateAll(): void {
     this.options.cache.clear();
     this.options.hotCache?.clear();
+    this.smallPeerReads.clear();
+    this.notSmallThroughOwner.clear();
     for (const map of [this.discoveries, this.discoveriesFromPeers]) {
       for (const discovery of map.values()) discovery.stale = true;
       map.clear();

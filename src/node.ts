@@ -37,7 +37,7 @@ export interface FalconNode {
    * `handle` would check checked; undefined for anything else, or always with --verbose (every request is
    * then logged by `handle`).
    */
-  directHit(request: HeadRequest): DirectHit | undefined;
+  directHit(request: HeadRequest): DirectHit | Promise<DirectHit | undefined> | undefined;
   /** Tells the node the address it listens on: a cluster member learns its own identity from it. */
   listening(address: { host: string; port: number }): Promise<void>;
   /** The node is shutting down: it stops reporting ready. */
@@ -224,11 +224,17 @@ export async function createNode(config: Config, logger: Logger, overrides: Node
 
   const countDirectHit = metrics.counting(metrics.directHits, () => ({}));
 
-  function directHit(request: HeadRequest): DirectHit | undefined {
+  function directHit(request: HeadRequest): DirectHit | Promise<DirectHit | undefined> | undefined {
     if (config.verbose || routeOf(request, pathOf(request.url)) !== 's3') return undefined;
     const hit = s3.plainHit(request);
-    if (hit !== undefined) countDirectHit();
-    return hit === undefined ? undefined : { headers: hit.headers, body: hit.body, release: hit.release, requestId: newRequestId() };
+    if (hit === undefined) return undefined;
+    if (!(hit instanceof Promise)) return directAnswer(hit);
+    return hit.then((read) => (read === undefined ? undefined : directAnswer(read)));
+  }
+
+  function directAnswer(hit: PlainHit): DirectHit {
+    countDirectHit();
+    return { headers: hit.headers, body: hit.body, release: hit.release, requestId: newRequestId() };
   }
 
   /**

@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { type FalconNode, PEER_PREFIX } from './node.js';
+import { type DirectHit, type FalconNode, PEER_PREFIX } from './node.js';
 import { drainBody } from './http/discard-body.js';
-import { attachHitLane, type LaneHost } from './http/hit-lane.js';
+import { attachHitLane, type DirectAnswer, type LaneHost } from './http/hit-lane.js';
 import { OverloadGuard, type OverloadOptions } from './http/overload.js';
 import { errorXml } from './s3/xml.js';
 
@@ -58,15 +58,8 @@ export async function serve(node: FalconNode, options: ServeOptions): Promise<Se
         return undefined;
       }
       const finished = connections.beginDirect(socket, overload);
-      return {
-        headers: hit.headers,
-        requestId: hit.requestId,
-        body: hit.body,
-        done() {
-          hit.release?.();
-          finished();
-        },
-      };
+      if (!(hit instanceof Promise)) return directAnswerOf(hit, finished);
+      return { later: hit.then((read) => (read === undefined ? undefined : directAnswerOf(read, finished))), declined: finished };
     },
   };
   const laneOptions = { keepAliveTimeoutMs: server.keepAliveTimeout, headersTimeoutMs: server.headersTimeout, maxHeadBytes: MAX_REQUEST_HEAD_BYTES };
@@ -126,6 +119,18 @@ export async function serve(node: FalconNode, options: ServeOptions): Promise<Se
         await node.close();
       })();
       return closing;
+    },
+  };
+}
+
+function directAnswerOf(hit: DirectHit, finished: () => void): DirectAnswer {
+  return {
+    headers: hit.headers,
+    requestId: hit.requestId,
+    body: hit.body,
+    done() {
+      hit.release?.();
+      finished();
     },
   };
 }

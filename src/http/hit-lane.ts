@@ -25,9 +25,17 @@ export interface DirectAnswer {
   done: () => void;
 }
 
+/** An answer that needs a wait (a read through another node): the lane holds the connection's next bytes meanwhile. */
+export interface DeferredAnswer {
+  /** Settles with the answer, or undefined when node:http is to answer the request after all. */
+  later: Promise<DirectAnswer | undefined>;
+  /** Called once when `later` brought no answer: after node:http was given the request, or once the connection is gone. */
+  declined: () => void;
+}
+
 export interface LaneHost {
-  /** The answer to a plain request, or undefined to leave it to node:http (which then answers it in full). */
-  answer(request: HeadRequest, socket: Socket): DirectAnswer | undefined;
+  /** The answer to a plain request, now or later, or undefined to leave it to node:http (which then answers it in full). */
+  answer(request: HeadRequest, socket: Socket): DirectAnswer | DeferredAnswer | undefined;
   /** Whether node:http is between responses on this socket and the lane may answer the next request. */
   mayAnswer(socket: Socket): boolean;
 }
@@ -71,6 +79,8 @@ class HitLane {
   /** The start of a request head, held until the rest of it arrives. */
   private headStart: Buffer | undefined;
   private headTimer: NodeJS.Timeout | undefined;
+  /** Set while a deferred answer is awaited: what arrives meanwhile joins `held`. */
+  private waiting = false;
   private readonly pending = new Set<() => void>();
 
   constructor(
@@ -90,6 +100,10 @@ class HitLane {
   }
 
   readonly onData = (chunk: Buffer): void => {
+    if (this.waiting) {
+      this.held = this.held === undefined ? chunk : Buffer.concat([this.held, chunk]);
+      return;
+    }
     const data = this.takeHeadStart(chunk);
     if (this.partialHead === undefined && this.bodyLeft === 0 && this.host.mayAnswer(this.socket)) this.answerFrom(data);
     else this.passToNode(data);
@@ -114,6 +128,10 @@ class HitLane {
       const request = parsePlainRequest(data.toString('latin1', offset, end));
       const answer = request === undefined ? undefined : this.host.answer(request, this.socket);
       if (answer === undefined) break;
+      if ('later' in answer) {
+        this.await(answer, offset === 0 ? data : data.subarray(offset), end + HEAD_END.length - offset);
+        return;
+      }
       const fields = fieldsOf(answer.headers);
       if (fields === undefined) {
         answer.done();
@@ -126,6 +144,39 @@ class HitLane {
     const rest = offset === 0 ? data : data.subarray(offset);
     if (rest.length <= this.options.maxHeadBytes && rest.indexOf(HEAD_END) === -1) this.holdHeadStart(rest);
     else this.passToNode(rest);
+  }
+
+  /**
+   * Holds `rest` (the request's head of `headBytes`, then whatever followed it) and the connection's reading
+   * until the answer comes: then writes it and goes on with what follows, or passes it all to node:http.
+   */
+  private await(deferred: DeferredAnswer, rest: Buffer, headBytes: number): void {
+    this.waiting = true;
+    this.held = rest;
+    this.socket.pause();
+    const settled = (answer: DirectAnswer | undefined): void => {
+      this.waiting = false;
+      const held = this.held ?? rest;
+      this.held = undefined;
+      if (this.socket.destroyed) {
+        if (answer === undefined) deferred.declined();
+        else answer.done();
+        return;
+      }
+      this.socket.resume();
+      const fields = answer === undefined ? undefined : fieldsOf(answer.headers);
+      if (answer === undefined || fields === undefined) {
+        // node:http counts the request as its own before the lane lets go of it.
+        this.passToNode(held);
+        if (answer === undefined) deferred.declined();
+        else answer.done();
+        return;
+      }
+      this.write(answer, fields);
+      if (held.length > headBytes) this.onData(held.subarray(headBytes));
+    };
+    // Should going on throw, the connection is cut rather than the rejection left unhandled.
+    deferred.later.then(settled, () => settled(undefined)).catch(() => this.socket.destroy());
   }
 
   /** Keeps the start of a head for the next chunk; should the rest not come in time, node gets it and times it out. */

@@ -42,10 +42,11 @@ export interface S3HandlerOptions {
 export interface S3Handler {
   handle(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void>;
   /**
-   * The plain hit a GET or HEAD is, when it is one and passes every check the full handler makes; undefined
-   * for anything else, which the full handler then answers (errors included).
+   * The plain hit a GET or HEAD is, when it is one and passes every check the full handler makes, or the
+   * promise of one for a small object read through its owner (settling undefined when it was not one);
+   * undefined for anything else. The full handler answers whatever this does not (errors included).
    */
-  plainHit(request: HeadRequest): PlainHit | undefined;
+  plainHit(request: HeadRequest): PlainHit | Promise<PlainHit | undefined> | undefined;
 }
 
 export function createS3Handler(options: S3HandlerOptions): S3Handler {
@@ -133,7 +134,7 @@ export function createS3Handler(options: S3HandlerOptions): S3Handler {
     throw storedWrongBytes(mismatch);
   }
 
-  function plainHit(request: HeadRequest): PlainHit | undefined {
+  function plainHit(request: HeadRequest): PlainHit | Promise<PlainHit | undefined> | undefined {
     const { method, headers } = request;
     if ((method !== 'GET' && method !== 'HEAD') || headers.origin !== undefined || headers.expect !== undefined) return undefined;
     try {
@@ -145,7 +146,7 @@ export function createS3Handler(options: S3HandlerOptions): S3Handler {
       if (!isCacheableRead(s3, headers) || !isPlainRead(headers, s3.params)) return undefined;
       const signature = auth.authenticate(request);
       for (const [name, access] of accessesOf(s3, headers)) auth.authorize(signature, name, access);
-      return gateway.plainHit(bucket, key, method);
+      return gateway.plainHit(bucket, key, method) ?? gateway.plainPeerRead(bucket, key, method);
     } catch {
       return undefined;
     }
