@@ -22,7 +22,14 @@ import type { Upstream, UpstreamRequest, UpstreamResponse } from './upstream/ups
 /** What the bytes are sent on: a response, which closes once its client has read them all or was cut. */
 export interface BytesSink {
   readonly closed: boolean;
+  readonly destroyed: boolean;
   once(event: 'close', listener: () => void): unknown;
+}
+
+/** Runs `run` once the sink is closed: now when it is already (or was destroyed without a close yet). */
+function whenClosed(sink: BytesSink, run: () => void): void {
+  if (sink.closed || sink.destroyed) run();
+  else sink.once('close', run);
 }
 
 export interface OpenRequest {
@@ -470,8 +477,7 @@ export class Gateway {
       // Taken now: the block stream opens it only once the response is under way.
       live.taken = true;
       // A response closed before its stream began never reads it.
-      if (sink.closed) discardBody(live.stream);
-      else sink.once('close', () => discardBody(live.stream));
+      whenClosed(sink, () => discardBody(live.stream));
       first = { kind: 'live', open: async (from, to) => Readable.from(slice(live, from, to), { objectMode: false }) };
     } else {
       first = await this.acquire(version, index);
@@ -490,8 +496,7 @@ export class Gateway {
         const release = (): void => {
           for (const block of held) block.release();
         };
-        if (sink.closed) release();
-        else sink.once('close', release);
+        whenClosed(sink, release);
         const slices = held.map((block, i) => {
           const blockStart = layout.start(index + i);
           return block.body.bytes.subarray(Math.max(start, blockStart) - blockStart, Math.min(end, blockStart + block.body.size) - blockStart);
@@ -508,10 +513,7 @@ export class Gateway {
       readahead: readaheadBlocks,
       acquire: (i) => this.acquire(version, i),
       first,
-      releaseWhenClosed: (release) => {
-        if (sink.closed) release();
-        else sink.once('close', release);
-      },
+      releaseWhenClosed: (release) => whenClosed(sink, release),
     });
     return new SliceStream(stream);
   }

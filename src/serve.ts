@@ -181,6 +181,7 @@ class Connections {
       if (counts !== undefined) counts.node--;
       this.finish(req.socket, admitted);
     });
+    req.once('close', () => closeIfQueuedOnDeadConnection(req, res));
   }
 
   /** Counts an answer of the hit lane on its connection; the function returned ends it, once its bytes left. */
@@ -218,6 +219,17 @@ class Connections {
   destroyAll(): void {
     for (const socket of this.inFlight.keys()) socket.destroy();
   }
+}
+
+/**
+ * node:http never closes a response still queued behind an earlier one (a pipelined request) when the
+ * connection goes: it would wait for a socket forever, and what its reader holds with it. Closed here
+ * as node closes the response in progress.
+ */
+function closeIfQueuedOnDeadConnection(req: IncomingMessage, res: ServerResponse): void {
+  if (res.socket !== null || res.writableFinished || !req.socket.destroyed || res.destroyed) return;
+  res.destroy();
+  res.emit('close');
 }
 
 /**

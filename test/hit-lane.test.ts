@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { connect, type Socket } from 'node:net';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { type TestContext, test } from 'node:test';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import aws4 from 'aws4';
 import { randomBody, uniqueKey } from '../test-support/bytes.js';
-import { CLIENT_CREDENTIALS, type Harness, startHarness, upstreamClient } from '../test-support/harness.js';
+import { type Answer, type AnswerReader, openReader, signedHead as signedHeadFor } from '../test-support/answer-reader.js';
+import { type Harness, startHarness, upstreamClient } from '../test-support/harness.js';
 
 /**
  * The direct hit path (src/http/hit-lane.ts): plain hits answered off the socket, everything else by node:http
@@ -29,76 +27,12 @@ async function directHits(h: Harness): Promise<number> {
   return (await h.falcon.metrics.directHits.get()).values[0]?.value ?? 0;
 }
 
-/** A request head signed as the SDKs sign, with `extra` headers (signed too) and a body of `body` bytes. */
 function signedHead(h: Harness, method: string, path: string, extra: Record<string, string> = {}, body?: Buffer): string {
-  const host = new URL(h.falcon.url).host;
-  const signed = aws4.sign(
-    { host, path, method, service: 's3', region: 'us-east-1', headers: { ...extra, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' }, body },
-    CLIENT_CREDENTIALS,
-  );
-  const lines = [`${method} ${path} HTTP/1.1`];
-  for (const [name, value] of Object.entries(signed.headers ?? {})) lines.push(`${name}: ${String(value)}`);
-  return `${lines.join('\r\n')}\r\n\r\n`;
+  return signedHeadFor(h.falcon.url, method, path, extra, body);
 }
 
-interface Answer {
-  status: number;
-  headers: Record<string, string>;
-  body: Buffer;
-}
-
-/** Reads answers off one connection, in order: `methods` says which had no body (HEAD). */
-class AnswerReader {
-  private buffered = Buffer.alloc(0);
-  private readonly waiting: Array<() => void> = [];
-  private ended = false;
-
-  constructor(readonly socket: Socket) {
-    socket.on('data', (chunk: Buffer) => {
-      this.buffered = Buffer.concat([this.buffered, chunk]);
-      this.wake();
-    });
-    socket.on('close', () => {
-      this.ended = true;
-      this.wake();
-    });
-    socket.on('error', () => {});
-  }
-
-  private wake(): void {
-    for (const resolve of this.waiting.splice(0)) resolve();
-  }
-
-  private async more(): Promise<void> {
-    if (this.ended) throw new Error(`connection closed with ${this.buffered.length} bytes unread`);
-    await new Promise<void>((resolve) => this.waiting.push(resolve));
-  }
-
-  async next(method: string): Promise<Answer> {
-    let end = this.buffered.indexOf('\r\n\r\n');
-    while (end === -1) {
-      await this.more();
-      end = this.buffered.indexOf('\r\n\r\n');
-    }
-    const [statusLine = '', ...lines] = this.buffered.subarray(0, end).toString('latin1').split('\r\n');
-    const headers: Record<string, string> = {};
-    for (const line of lines) {
-      const colon = line.indexOf(':');
-      headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
-    }
-    const length = method === 'HEAD' ? 0 : Number(headers['content-length'] ?? 0);
-    while (this.buffered.length < end + 4 + length) await this.more();
-    const body = Buffer.from(this.buffered.subarray(end + 4, end + 4 + length));
-    this.buffered = this.buffered.subarray(end + 4 + length);
-    return { status: Number(statusLine.split(' ')[1]), headers, body };
-  }
-}
-
-async function open(h: Harness): Promise<AnswerReader> {
-  const url = new URL(h.falcon.url);
-  const socket = connect(Number(url.port), url.hostname);
-  await once(socket, 'connect');
-  return new AnswerReader(socket);
+function open(h: Harness): Promise<AnswerReader> {
+  return openReader(h.falcon.url);
 }
 
 test('a plain hit is answered off the socket with the status, headers and bytes node:http answers it with', async (t) => {

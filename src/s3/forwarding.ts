@@ -166,17 +166,26 @@ async function sendSlices(res: ServerResponse, body: SliceStream): Promise<void>
         };
       }
       if (!res.write(bytes, written)) await drainedOrClosed(res);
-      if (res.destroyed) break;
+      if (isGone(res)) break;
     }
-    if (!res.destroyed) res.end();
+    if (!isGone(res)) res.end();
   } catch {
     // The client sees an aborted response, never a complete one.
     res.destroy();
   }
-  if (res.destroyed) releaseAll();
+  if (isGone(res)) releaseAll();
+}
+
+/**
+ * Whether the response can take no more bytes. A client may have gone before the body's first slice
+ * was ready: its 'close' was emitted already and will not be again.
+ */
+function isGone(res: ServerResponse): boolean {
+  return res.destroyed || res.closed;
 }
 
 function drainedOrClosed(res: ServerResponse): Promise<void> {
+  if (isGone(res)) return Promise.resolve();
   return new Promise((resolve) => {
     const done = (): void => {
       res.off('drain', done);
