@@ -51,7 +51,7 @@ export class Metrics {
     });
     this.directHits = new Counter({
       name: 'falcon_direct_hits_total',
-      help: 'Plain hits (GET or HEAD of a cached object without conditions or ranges) answered straight from the socket, without node:http',
+      help: 'Plain reads (GET or HEAD without conditions or ranges) answered straight from the socket, without node:http: hits of cached objects, and small objects read through the node that owns them',
       registers: [this.registry],
       collect: this.addPendingCounts,
     });

@@ -1,0 +1,208 @@
+import assert from 'node:assert/strict';
+import { type TestContext, test } from 'node:test';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { Agent, request } from 'undici';
+import { type Answer, openReader, signedHead } from '../test-support/answer-reader.js';
+import { randomBody, uniqueKey } from '../test-support/bytes.js';
+import { startCluster, type TestCluster } from '../test-support/cluster.js';
+import { sdkClient } from '../test-support/harness.js';
+import { LOCAL_UPSTREAM_CREDENTIALS } from '../src/upstream/local-upstream.js';
+
+/**
+ * Plain reads of small objects through a node that holds no copy of them: the hit lane waits for the
+ * owner's block and answers off the socket, as node:http would answer them.
+ */
+
+interface Cluster {
+  c: TestCluster;
+  seed(key: string, body: Buffer): Promise<void>;
+  /** A node that does not own the key. */
+  nonOwner(key: string): number;
+}
+
+/** Three nodes that keep no hot copies, so every read through a non-owner goes to the owner. */
+async function cluster(t: TestContext): Promise<Cluster> {
+  const c = await startCluster(3, ['--hot-cache-size', '0']);
+  const direct = sdkClient(c.upstreamEndpoint.origin, LOCAL_UPSTREAM_CREDENTIALS);
+  t.after(async () => {
+    direct.destroy();
+    await c.close();
+  });
+  return {
+    c,
+    async seed(key, body) {
+      await direct.send(new PutObjectCommand({ Bucket: 'test', Key: key, Body: body }));
+    },
+    nonOwner: (key) => (c.ownerIndex('test', key) + 1) % 3,
+  };
+}
+
+async function counter(c: TestCluster, node: number, name: 'directHits' | 'cacheReads', label?: string): Promise<number> {
+  const metrics = c.nodes[node]?.metrics;
+  assert.ok(metrics !== undefined);
+  const values = (await metrics[name].get()).values;
+  return values.find((v) => label === undefined || v.labels.outcome === label)?.value ?? 0;
+}
+
+async function budgetUsed(c: TestCluster, node: number): Promise<number> {
+  const status = (await (await fetch(`${c.urls[node]}/_falcon/status`)).json()) as { memory: { usedBytes: number } };
+  return status.memory.usedBytes;
+}
+
+/** Headers two answers to the same read share: all but those made per answer. */
+function comparable(a: Answer): Record<string, string> {
+  const { date: _date, 'x-amz-request-id': _id, connection: _connection, 'keep-alive': _keepAlive, ...rest } = a.headers;
+  return rest;
+}
+
+test('a small object read through a non-owner is answered off the socket with what node:http answers', async (t) => {
+  const { c, seed, nonOwner } = await cluster(t);
+  const key = uniqueKey('small');
+  const body = randomBody(3000);
+  await seed(key, body);
+  const node = nonOwner(key);
+  const reader = await openReader(c.urls[node] as string);
+  t.after(() => reader.socket.destroy());
+
+  const before = await counter(c, node, 'directHits');
+  reader.socket.write(signedHead(c.urls[node] as string, 'GET', `/test/${key}`));
+  const direct = await reader.next('GET');
+  assert.equal(await counter(c, node, 'directHits'), before + 1, 'answered by the lane');
+  reader.socket.write(signedHead(c.urls[node] as string, 'HEAD', `/test/${key}`));
+  const directHead = await reader.next('HEAD');
+  assert.equal(await counter(c, node, 'directHits'), before + 2, 'HEAD answered by the lane');
+  // node:http answers a request that asks to close the connection.
+  reader.socket.write(signedHead(c.urls[node] as string, 'GET', `/test/${key}`, { connection: 'close' }));
+  const byNode = await reader.next('GET');
+  assert.equal(await counter(c, node, 'directHits'), before + 2, 'answered by node:http');
+
+  assert.equal(direct.status, 200);
+  assert.deepEqual(direct.body, body);
+  assert.deepEqual(byNode.body, body);
+  // Neither holds a copy on this node: both were read through the owner.
+  assert.equal(direct.headers['x-cache'], 'MISS');
+  assert.deepEqual(comparable(direct), comparable(byNode));
+  assert.equal(directHead.status, 200);
+  assert.equal(directHead.headers['content-length'], String(body.length));
+  assert.equal(directHead.headers.etag, direct.headers.etag);
+  assert.equal(c.front.count('GET', `/test/${key}`), 1, 'the owner fetched it once');
+});
+
+test('pipelined reads through a non-owner (small, large, missing, HEAD, ranged) come back in order and whole', async (t) => {
+  const { c, seed, nonOwner } = await cluster(t);
+  const [small, large, missing] = [uniqueKey('small'), uniqueKey('large'), uniqueKey('missing')];
+  const smallBody = randomBody(2048);
+  const largeBody = randomBody(300_000);
+  await seed(small, smallBody);
+  await seed(large, largeBody);
+  // One node that owns none of them would be best; each read is checked against its own key's answer anyway.
+  const node = nonOwner(small);
+  const url = c.urls[node] as string;
+  const reader = await openReader(url);
+  t.after(() => reader.socket.destroy());
+  const requests: Array<[string, string]> = [
+    ['GET', signedHead(url, 'GET', `/test/${small}`)],
+    ['GET', signedHead(url, 'GET', `/test/${large}`)],
+    ['GET', signedHead(url, 'GET', `/test/${missing}`)],
+    ['HEAD', signedHead(url, 'HEAD', `/test/${small}`)],
+    ['GET', signedHead(url, 'GET', `/test/${small}`, { range: 'bytes=5-9' })],
+    ['GET', signedHead(url, 'GET', `/test/${large}`)],
+    ['GET', signedHead(url, 'GET', `/test/${small}`)],
+  ];
+  reader.socket.write(requests.map(([, text]) => text).join(''));
+  const answers: Answer[] = [];
+  for (const [method] of requests) answers.push(await reader.next(method));
+  assert.deepEqual(
+    answers.map((a) => a.status),
+    [200, 200, 404, 200, 206, 200, 200],
+  );
+  assert.deepEqual(answers[0]?.body, smallBody);
+  assert.ok(answers[1]?.body.equals(largeBody), 'the large object whole');
+  assert.match(answers[2]?.body.toString() ?? '', /<Code>NoSuchKey<\/Code>/);
+  assert.equal(answers[3]?.headers['content-length'], String(smallBody.length));
+  assert.deepEqual(answers[4]?.body, smallBody.subarray(5, 10));
+  assert.ok(answers[5]?.body.equals(largeBody), 'the large object whole, again');
+  assert.deepEqual(answers[6]?.body, smallBody);
+});
+
+test('a large or missing object is asked of its owner once per read, not once by the lane and again by node:http', async (t) => {
+  const { c, seed, nonOwner } = await cluster(t);
+  const large = uniqueKey('large');
+  await seed(large, randomBody(200_000));
+  const node = nonOwner(large);
+  const url = c.urls[node] as string;
+  const reader = await openReader(url);
+  t.after(() => reader.socket.destroy());
+  const peerReadsBefore = await counter(c, node, 'cacheReads', 'peer');
+  const reads = 4;
+  for (let i = 0; i < reads; i++) {
+    reader.socket.write(signedHead(url, 'GET', `/test/${large}`));
+    assert.equal((await reader.next('GET')).status, 200);
+  }
+  // The lane's first try learns the object is large; every later read goes to node:http at once.
+  assert.equal((await counter(c, node, 'cacheReads', 'peer')) - peerReadsBefore, reads + 1);
+});
+
+test('concurrent reads of one small object through a non-owner share one read of the owner', async (t) => {
+  const { c, seed, nonOwner } = await cluster(t);
+  const key = uniqueKey('shared');
+  const body = randomBody(1024);
+  await seed(key, body);
+  const node = nonOwner(key);
+  let release = (): void => {};
+  // The owner's upstream GET waits until every client asked, so all of them find the read in flight.
+  c.front.inject({ method: 'GET', path: `/test/${key}`, fault: { kind: 'hold', until: new Promise<void>((resolve) => (release = resolve)) }, times: 1 });
+  const agent = new Agent({ connections: 32 });
+  t.after(() => agent.close());
+  const coalescedBefore = await counter(c, node, 'cacheReads', 'coalesced');
+  const directBefore = await counter(c, node, 'directHits');
+  const clients = 32;
+  const reads = Array.from({ length: clients }, async () => {
+    const res = await request(`${c.urls[node]}/test/${key}`, { dispatcher: agent });
+    return { status: res.statusCode, body: Buffer.from(await res.body.arrayBuffer()) };
+  });
+  while ((await counter(c, node, 'cacheReads', 'coalesced')) - coalescedBefore < clients - 1) await new Promise((resolve) => setTimeout(resolve, 10));
+  release();
+  for (const read of await Promise.all(reads)) {
+    assert.equal(read.status, 200);
+    assert.deepEqual(read.body, body);
+  }
+  assert.equal((await counter(c, node, 'directHits')) - directBefore, clients);
+  assert.equal(c.front.count('GET', `/test/${key}`), 1);
+});
+
+test('a client gone while its read through the owner waits costs nothing: the node goes on, and its memory comes back', async (t) => {
+  const { c, seed, nonOwner } = await cluster(t);
+  const key = uniqueKey('abandoned');
+  const body = randomBody(4096);
+  await seed(key, body);
+  const node = nonOwner(key);
+  const url = c.urls[node] as string;
+  const usedBefore = await budgetUsed(c, node);
+  let release = (): void => {};
+  c.front.inject({ method: 'GET', path: `/test/${key}`, fault: { kind: 'hold', until: new Promise<void>((resolve) => (release = resolve)) }, times: 1 });
+  const peerReadsBefore = await counter(c, node, 'cacheReads', 'peer');
+  const leaving = await openReader(url);
+  // A pipelined second request waits behind the first, held by the lane, when the client goes.
+  leaving.socket.write(signedHead(url, 'GET', `/test/${key}`) + signedHead(url, 'GET', `/test/${key}`));
+  while ((await counter(c, node, 'cacheReads', 'peer')) === peerReadsBefore) await new Promise((resolve) => setTimeout(resolve, 10));
+  leaving.socket.destroy();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  release();
+
+  const reader = await openReader(url);
+  t.after(() => reader.socket.destroy());
+  for (let i = 0; i < 3; i++) {
+    reader.socket.write(signedHead(url, 'GET', `/test/${key}`));
+    const answer = await reader.next('GET');
+    assert.equal(answer.status, 200);
+    assert.deepEqual(answer.body, body);
+  }
+  reader.socket.destroy();
+  let used = await budgetUsed(c, node);
+  for (let i = 0; i < 100 && used !== usedBefore; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    used = await budgetUsed(c, node);
+  }
+  assert.equal(used, usedBefore, 'every block read through the owner was given back');
+});
