@@ -171,6 +171,18 @@ const NO_PARAMS = new URLSearchParams();
 /** The headers of plain answers, per cached version: metadata is never changed once cached, only replaced. */
 const plainHeadersOf = new WeakMap<ObjectMeta, readonly string[]>();
 
+/** The headers of an owner's answers to peers (see openForPeer), per cached version. */
+const peerHeadersOf = new WeakMap<ObjectMeta, readonly string[]>();
+
+function peerHeaders(meta: ObjectMeta): readonly string[] {
+  let headers = peerHeadersOf.get(meta);
+  if (headers === undefined) {
+    headers = Object.entries({ ...meta.headers, [CHECKSUMS_KNOWN_HEADER]: meta.checksumsKnown ? '1' : '0', 'content-length': String(meta.size) }).flat();
+    peerHeadersOf.set(meta, headers);
+  }
+  return headers;
+}
+
 /** The same for answers read through the object's owner (or the upstream) just now. */
 const plainMissHeadersOf = new WeakMap<ObjectMeta, readonly string[]>();
 
@@ -248,6 +260,27 @@ export class Gateway {
     if (block === undefined) return undefined;
     this.options.onRead?.('hit');
     return { headers: plainHeaders(meta), body: block.body.bytes.subarray(0, meta.size), release: block.release };
+  }
+
+  /**
+   * What `openForPeer` answers, when it is a fresh cached object held in a single block whose answer
+   * needs nothing else (its checksums known when the peer wants them): found without waiting on anything.
+   * Undefined when the read needs `openForPeer`; `release` lets go of the block once it is sent.
+   */
+  plainAnswerForPeer(bucket: string, key: string, method: 'GET' | 'HEAD', checksums: boolean): PlainHit | undefined {
+    const cacheKey = objectKey(bucket, key);
+    const found = this.lookup(cacheKey);
+    if (found?.freshness !== 'fresh') return undefined;
+    const meta = found.entry.meta;
+    if (!this.cacheable(meta) || meta.size > this.blockBytes || (checksums && !meta.checksumsKnown)) return undefined;
+    if (method === 'HEAD') {
+      this.options.onRead?.('hit');
+      return { headers: peerHeaders(meta), body: undefined, release: undefined };
+    }
+    const block = this.cachedBlock({ bucket, key, objectKey: cacheKey, etag: meta.etag, size: meta.size, asOwner: true }, 0);
+    if (block === undefined) return undefined;
+    this.options.onRead?.('hit');
+    return { headers: peerHeaders(meta), body: block.body.bytes.subarray(0, meta.size), release: block.release };
   }
 
   /**

@@ -15,6 +15,7 @@ import type { HeadRequest } from './http/request-head.js';
 import { createLegacyRouter } from './legacy/routes.js';
 import { createRequestLogger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
+import { PEER_OBJECT_PATH } from './cluster/peer-client.js';
 import { createPeerRoutes, type PeerRoutes } from './cluster/peer-routes.js';
 import { ClientAuth } from './s3/auth/client-auth.js';
 import { type ClientKey, KeyStore } from './s3/auth/keys.js';
@@ -33,9 +34,10 @@ export interface FalconNode {
   /** Answers one request. */
   handle(req: IncomingMessage, res: ServerResponse): void;
   /**
-   * The answer to a request read off the socket when it is a plain hit of an S3 object, with everything
-   * `handle` would check checked; undefined for anything else, or always with --verbose (every request is
-   * then logged by `handle`).
+   * The answer to a request read off the socket when it is a plain hit of an S3 object (now, or once a
+   * small object came from its owner) or a peer's read of an object cached here, with everything `handle`
+   * would check checked; undefined for anything else, or always with --verbose (every request is then
+   * logged by `handle`).
    */
   directHit(request: HeadRequest): DirectHit | Promise<DirectHit | undefined> | undefined;
   /** Tells the node the address it listens on: a cluster member learns its own identity from it. */
@@ -204,7 +206,7 @@ export async function createNode(config: Config, logger: Logger, overrides: Node
       res.setHeader('x-amz-request-id', requestId);
       continueIfExpected(req, res);
       if (path.startsWith(PEER_PREFIX)) {
-        if (peerRoutes) settle(peerRoutes(req, res, path, requestId), res, requestId);
+        if (peerRoutes) settle(peerRoutes.handle(req, res, path, requestId), res, requestId);
         else {
           res.writeHead(404);
           res.end();
@@ -225,7 +227,14 @@ export async function createNode(config: Config, logger: Logger, overrides: Node
   const countDirectHit = metrics.counting(metrics.directHits, () => ({}));
 
   function directHit(request: HeadRequest): DirectHit | Promise<DirectHit | undefined> | undefined {
-    if (config.verbose || routeOf(request, pathOf(request.url)) !== 's3') return undefined;
+    if (config.verbose) return undefined;
+    const path = pathOf(request.url);
+    const route = routeOf(request, path);
+    if (route === 'internal') {
+      const answer = path === PEER_OBJECT_PATH ? peerRoutes?.plainObject(request) : undefined;
+      return answer === undefined ? undefined : directAnswer(answer);
+    }
+    if (route !== 's3') return undefined;
     const hit = s3.plainHit(request);
     if (hit === undefined) return undefined;
     if (!(hit instanceof Promise)) return directAnswer(hit);

@@ -51,13 +51,14 @@ export async function serve(node: FalconNode, options: ServeOptions): Promise<Se
   const lane: LaneHost = {
     mayAnswer: (socket) => connections.idle(socket),
     answer(request, socket) {
-      if (!overload.admit()) return undefined;
+      const admitted = isExemptUrl(request.url) ? NOT_COUNTED : overload;
+      if (admitted === overload && !overload.admit()) return undefined;
       const hit = node.directHit(request);
       if (hit === undefined) {
-        overload.done();
+        admitted.done();
         return undefined;
       }
-      const finished = connections.beginDirect(socket, overload);
+      const finished = connections.beginDirect(socket, admitted);
       if (!(hit instanceof Promise)) return directAnswerOf(hit, finished);
       return { later: hit.then((read) => (read === undefined ? undefined : directAnswerOf(read, finished))), declined: finished };
     },
@@ -141,9 +142,15 @@ function directAnswerOf(hit: DirectHit, finished: () => void): DirectAnswer {
  * and refusing it would only make the peer read from the upstream itself.
  */
 function isExempt(req: IncomingMessage): boolean {
-  const url = req.url ?? '';
+  return isExemptUrl(req.url ?? '');
+}
+
+function isExemptUrl(url: string): boolean {
   return url === '/healthz' || url === '/readyz' || url.startsWith(PEER_PREFIX);
 }
+
+/** What an exempt request's answer tells when it is done: nothing was counted for it. */
+const NOT_COUNTED = { done(): void {} };
 
 function slowDown(req: IncomingMessage, res: ServerResponse): void {
   drainBody(req);

@@ -4,8 +4,9 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { Agent, request } from 'undici';
 import { type Answer, openReader, signedHead } from '../test-support/answer-reader.js';
 import { randomBody, uniqueKey } from '../test-support/bytes.js';
-import { startCluster, type TestCluster } from '../test-support/cluster.js';
+import { CLUSTER_SECRET, startCluster, type TestCluster } from '../test-support/cluster.js';
 import { sdkClient } from '../test-support/harness.js';
+import { PeerAuth } from '../src/cluster/peer-auth.js';
 import { LOCAL_UPSTREAM_CREDENTIALS } from '../src/upstream/local-upstream.js';
 
 /**
@@ -205,4 +206,67 @@ test('a client gone while its read through the owner waits costs nothing: the no
     used = await budgetUsed(c, node);
   }
   assert.equal(used, usedBefore, 'every block read through the owner was given back');
+});
+
+/** A peer's request head, signed with the cluster's secret unless `signed` is given (as captured before). */
+function peerHead(baseUrl: string, method: 'GET' | 'HEAD', path: string, extra: Record<string, string>, signed = new PeerAuth(CLUSTER_SECRET).sign(method, path)): string {
+  const lines = [`${method} ${path} HTTP/1.1`, `host: ${new URL(baseUrl).host}`];
+  for (const [name, value] of Object.entries({ ...extra, ...signed })) lines.push(`${name}: ${value}`);
+  return `${lines.join('\r\n')}\r\n\r\n`;
+}
+
+test("an owner answers a peer's read of a cached object off the socket as node:http does, and refuses it replayed", async (t) => {
+  const { c, seed } = await cluster(t);
+  const key = uniqueKey('owned');
+  const body = randomBody(5000);
+  await seed(key, body);
+  const owner = c.ownerIndex('test', key);
+  const url = c.urls[owner] as string;
+  const warm = await fetch(`${url}/test/${key}`);
+  assert.deepEqual(Buffer.from(await warm.arrayBuffer()), body);
+  const reader = await openReader(url);
+  t.after(() => reader.socket.destroy());
+  const path = `/_falcon/peer/object?bucket=test&key=${key}`;
+  // As a peer asks when it learns an object: its first block, checksums not wanted.
+  const firstBlock = { range: 'bytes=0-1048575', 'x-amz-checksum-mode': 'ENABLED' };
+
+  const before = await counter(c, owner, 'directHits');
+  const signed = new PeerAuth(CLUSTER_SECRET).sign('GET', path);
+  reader.socket.write(peerHead(url, 'GET', path, firstBlock, signed));
+  const direct = await reader.next('GET');
+  assert.equal(await counter(c, owner, 'directHits'), before + 1, 'answered by the lane');
+  reader.socket.write(peerHead(url, 'GET', path, { ...firstBlock, connection: 'close' }));
+  const byNode = await reader.next('GET');
+  assert.equal(await counter(c, owner, 'directHits'), before + 1, 'node:http answered the closing read');
+  const headReader = await openReader(url);
+  t.after(() => headReader.socket.destroy());
+  // A HEAD wants the checksums: the owner learns them first when they are not known yet.
+  headReader.socket.write(peerHead(url, 'HEAD', path, {}));
+  const head = await headReader.next('HEAD');
+  headReader.socket.write(peerHead(url, 'HEAD', path, {}));
+  const headAgain = await headReader.next('HEAD');
+  const afterHeads = await counter(c, owner, 'directHits');
+  assert.ok(afterHeads >= before + 2, 'the second HEAD answered by the lane');
+
+  assert.equal(direct.status, 200);
+  assert.deepEqual(direct.body, body);
+  assert.deepEqual(comparable(direct), comparable(byNode));
+  assert.equal(direct.headers['x-falcon-checksums-known'], byNode.headers['x-falcon-checksums-known']);
+  assert.equal(head.status, 200);
+  assert.equal(head.headers['content-length'], String(body.length));
+  assert.equal(head.headers.etag, direct.headers.etag);
+  assert.deepEqual(comparable(headAgain), comparable(head));
+  assert.equal(headAgain.headers['x-falcon-checksums-known'], '1');
+
+  // The captured headers again, and none at all: node:http refuses both, as it always did.
+  const replay = await openReader(url);
+  t.after(() => replay.socket.destroy());
+  replay.socket.write(peerHead(url, 'GET', path, firstBlock, signed));
+  assert.equal((await replay.next('GET')).status, 403, 'replayed');
+  // The refusal is sent chunked: the next request goes on a connection of its own.
+  const unsigned = await openReader(url);
+  t.after(() => unsigned.socket.destroy());
+  unsigned.socket.write(`GET ${path} HTTP/1.1\r\nhost: ${new URL(url).host}\r\n\r\n`);
+  assert.equal((await unsigned.next('GET')).status, 403, 'unsigned');
+  assert.equal(await counter(c, owner, 'directHits'), afterHeads);
 });

@@ -5,7 +5,8 @@ import type { PeerAuth } from './peer-auth.js';
 import { PEER_BLOCK_PATH, PEER_FLUSH_PATH, PEER_INVALIDATE_PATH, PEER_OBJECT_PATH, UPSTREAM_ERROR_HEADER } from './peer-client.js';
 import { S3Error } from '../errors.js';
 import { drainBody } from '../http/discard-body.js';
-import { type Gateway, type OpenedObject, VersionChangedError } from '../gateway.js';
+import { type Gateway, type OpenedObject, type PlainHit, VersionChangedError } from '../gateway.js';
+import type { HeadRequest } from '../http/request-head.js';
 import { sendBody } from '../s3/forwarding.js';
 import { firstHeader } from '../s3/request.js';
 import { errorXml } from '../s3/xml.js';
@@ -19,7 +20,15 @@ export interface PeerRoutesOptions {
   logger: Logger;
 }
 
-export type PeerRoutes = (req: IncomingMessage, res: ServerResponse, path: string, requestId: string) => Promise<void>;
+export interface PeerRoutes {
+  handle(req: IncomingMessage, res: ServerResponse, path: string, requestId: string): Promise<void>;
+  /**
+   * The answer to a peer's read of an object this node holds in one cached block, when the request is
+   * one `handle` would answer so (its MAC valid and its nonce new, which it then remembers); undefined
+   * for anything else, which `handle` then answers (refusals included).
+   */
+  plainObject(request: HeadRequest): PlainHit | undefined;
+}
 
 /** The internal API other nodes call: read an object as its owner, and drop keys (or everything) from the caches. */
 export function createPeerRoutes(options: PeerRoutesOptions): PeerRoutes {
@@ -102,7 +111,27 @@ export function createPeerRoutes(options: PeerRoutesOptions): PeerRoutes {
     plain(res, 403, 'peer authentication failed');
   }
 
-  return async function handlePeer(req, res, path, requestId) {
+  function plainObject(request: HeadRequest): PlainHit | undefined {
+    const { method, headers } = request;
+    if (method !== 'GET' && method !== 'HEAD') return undefined;
+    const url = new URL(request.url, 'http://peer');
+    if (url.pathname !== PEER_OBJECT_PATH) return undefined;
+    const signed = auth.checkSignature(method, `${url.pathname}${url.search}`, (name) => firstHeader(headers, name));
+    if (!signed.ok) return undefined;
+    const bucket = url.searchParams.get('bucket');
+    const key = url.searchParams.get('key');
+    if (!bucket || !key) return undefined;
+    const answer = gateway.plainAnswerForPeer(bucket, key, method, headers.range === undefined);
+    if (answer === undefined) return undefined;
+    // Only an answer that will be sent takes the nonce: a declined request is checked again by `handle`.
+    if (!auth.admit(signed.request, NO_BODY).ok) {
+      answer.release?.();
+      return undefined;
+    }
+    return answer;
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse, path: string, requestId: string): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://peer');
     const method = req.method ?? 'GET';
     const signed = auth.checkSignature(method, `${url.pathname}${url.search}`, (name) => firstHeader(req.headers, name));
@@ -125,7 +154,9 @@ export function createPeerRoutes(options: PeerRoutesOptions): PeerRoutes {
     if (method === 'POST' && path === PEER_INVALIDATE_PATH) return invalidate(body, res);
     if (method === 'POST' && path === PEER_FLUSH_PATH) return flush(res);
     return plain(res, 404, 'no such peer route');
-  };
+  }
+
+  return { handle, plainObject };
 }
 
 const NO_BODY = Buffer.alloc(0);
