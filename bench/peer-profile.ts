@@ -1,4 +1,4 @@
-import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnServer } from './child-server.js';
@@ -7,16 +7,18 @@ import { positiveNumberFromEnv, runScript } from './script.js';
 import { type BenchCluster, CLUSTER_SIZE, startCluster } from './cluster.js';
 import { monotonicUs, readProfile, selfTimes, type Window } from './cpu-profile.js';
 import { LoadGenerator } from './load.js';
-import { type Measurement, fetchObject, measure, measurementProblems, objectProblems, prime, type Target } from './measure.js';
+import { type Measurement, fetchObject, measure, measurementProblems, objectProblems, prime, type Target, targetOf } from './measure.js';
 import { seedObjects } from './objects.js';
-import { type BenchServer, requestTarget, requestTargets } from './presign.js';
+import { type BenchServer, requestTarget, requestTargets, withTargets } from './presign.js';
 import { median } from './report.js';
 import { BENCH_BUCKET } from './shared.js';
 
 /**
  * Reads of a cached 1 KiB object through a non-owner without a hot copy (a 3-node cluster started with
  * --hot-cache-size 0), against the same reads sent to the owner: throughput under load and the median latency at
- * one connection, in alternating rounds. With PEER_PROFILE=1 the owner and the non-owner run with --cpu-prof
+ * one connection, in alternating rounds. Beside them, as the floor under any read through another process, the
+ * one-connection latency of a bare node:http proxy (bench/bare-proxy.ts) in front of a bare node:http server, against
+ * that server's own. With PEER_PROFILE=1 the owner and the non-owner run with --cpu-prof
  * instead, and after a load on the non-owner the top self-time functions of both processes are printed.
  */
 
@@ -105,12 +107,23 @@ async function run(cleanup: Cleanup): Promise<void> {
     return;
   }
 
+  // The floor of any read through another process: a bare node:http proxy in front of a bare node:http server.
+  const manifest = join(dir, 'manifest.json');
+  await writeFile(manifest, JSON.stringify([object]));
+  const bareProcess = await spawnServer('bare', './bare-server.ts', [manifest]);
+  cleanup.add(bareProcess.stop);
+  const proxyProcess = await spawnServer('bare proxy', './bare-proxy.ts', [bareProcess.url]);
+  cleanup.add(proxyProcess.stop);
+  const bare = targetOf(await withTargets(bareProcess, [object], 1));
+  const proxy = { ...targetOf(await withTargets(proxyProcess, [object], 1)), pids: [proxyProcess.pid, bareProcess.pid] };
+
   // Unmeasured load first, so that neither node is measured while its JIT and connections settle.
-  for (const target of [owner, entry]) await prime(target, object, CONNECTIONS, 1);
+  for (const target of [owner, entry, bare, proxy]) await prime(target, object, CONNECTIONS, 1);
   const settings = { seconds: SECONDS, warmupSeconds: 0.5 };
   const loaded: number[] = [];
   const p50Owner: number[] = [];
   const p50Entry: number[] = [];
+  const p50Floor: number[] = [];
   for (let round = 1; round <= ROUNDS; round++) {
     // Alternating order, so that drift over a round favours neither.
     const order = round % 2 === 1 ? [owner, entry] : [entry, owner];
@@ -118,13 +131,17 @@ async function run(cleanup: Cleanup): Promise<void> {
     const p50s = new Map<Target, number>();
     for (const target of order) rates.set(target, checked(await measure(target, object, CONNECTIONS, settings, round)).requestsPerSec);
     for (const target of order) p50s.set(target, checked(await measure(target, object, 1, settings, round)).p50LatencyMs);
+    const floorOrder = round % 2 === 1 ? [bare, proxy] : [proxy, bare];
+    for (const target of floorOrder) p50s.set(target, checked(await measure(target, object, 1, settings, round)).p50LatencyMs);
+    p50Floor.push((p50s.get(proxy) ?? 0) / (p50s.get(bare) ?? 1));
     const ratio = (rates.get(entry) ?? 0) / (rates.get(owner) ?? 1);
     loaded.push(ratio);
     p50Owner.push(p50s.get(owner) ?? 0);
     p50Entry.push(p50s.get(entry) ?? 0);
     console.log(
       `round ${round}: x${CONNECTIONS} owner ${rates.get(owner)?.toFixed(0)} req/s, non-owner ${rates.get(entry)?.toFixed(0)} (${ratio.toFixed(2)}x); ` +
-        `x1 p50 owner ${p50s.get(owner)?.toFixed(3)} ms, non-owner ${p50s.get(entry)?.toFixed(3)} ms`,
+        `x1 p50 owner ${p50s.get(owner)?.toFixed(3)} ms, non-owner ${p50s.get(entry)?.toFixed(3)} ms; ` +
+        `floor: bare ${p50s.get(bare)?.toFixed(3)} ms, bare proxy ${p50s.get(proxy)?.toFixed(3)} ms`,
     );
   }
   const metrics = await (await fetch(`${entry.url}/_falcon/metrics`)).text();
@@ -132,7 +149,7 @@ async function run(cleanup: Cleanup): Promise<void> {
   const latencyRatio = median(p50Entry) / median(p50Owner);
   console.log(
     `median: non-owner/owner throughput ${median(loaded).toFixed(2)}x; one connection p50 ${median(p50Entry).toFixed(3)} ms ` +
-      `vs ${median(p50Owner).toFixed(3)} ms local (${latencyRatio.toFixed(2)}x)`,
+      `vs ${median(p50Owner).toFixed(3)} ms local (${latencyRatio.toFixed(2)}x); a bare proxy hop alone ${median(p50Floor).toFixed(2)}x a bare server`,
   );
 }
 
