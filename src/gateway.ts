@@ -247,19 +247,7 @@ export class Gateway {
    * headers are planned once per cached version; `release` lets go of the block once it is sent.
    */
   plainHit(bucket: string, key: string, method: 'GET' | 'HEAD'): PlainHit | undefined {
-    const cacheKey = objectKey(bucket, key);
-    const found = this.lookup(cacheKey);
-    if (found?.freshness !== 'fresh') return undefined;
-    const meta = found.entry.meta;
-    if (!this.cacheable(meta) || meta.size > this.blockBytes) return undefined;
-    if (method === 'HEAD') {
-      this.options.onRead?.('hit');
-      return { headers: plainHeaders(meta), body: undefined, release: undefined };
-    }
-    const block = this.cachedBlock({ bucket, key, objectKey: cacheKey, etag: meta.etag, size: meta.size, asOwner: false }, 0);
-    if (block === undefined) return undefined;
-    this.options.onRead?.('hit');
-    return { headers: plainHeaders(meta), body: block.body.bytes.subarray(0, meta.size), release: block.release };
+    return this.singleBlockAnswer(bucket, key, method, plainHeaders, false);
   }
 
   /**
@@ -268,6 +256,17 @@ export class Gateway {
    * Undefined when the read needs `openForPeer`; `release` lets go of the block once it is sent.
    */
   plainAnswerForPeer(bucket: string, key: string, method: 'GET' | 'HEAD', checksums: boolean): PlainHit | undefined {
+    return this.singleBlockAnswer(bucket, key, method, peerHeaders, checksums);
+  }
+
+  /** A fresh cached object of one block, held, answered with `headersOf` its metadata. */
+  private singleBlockAnswer(
+    bucket: string,
+    key: string,
+    method: 'GET' | 'HEAD',
+    headersOf: (meta: ObjectMeta) => readonly string[],
+    checksums: boolean,
+  ): PlainHit | undefined {
     const cacheKey = objectKey(bucket, key);
     const found = this.lookup(cacheKey);
     if (found?.freshness !== 'fresh') return undefined;
@@ -275,12 +274,12 @@ export class Gateway {
     if (!this.cacheable(meta) || meta.size > this.blockBytes || (checksums && !meta.checksumsKnown)) return undefined;
     if (method === 'HEAD') {
       this.options.onRead?.('hit');
-      return { headers: peerHeaders(meta), body: undefined, release: undefined };
+      return { headers: headersOf(meta), body: undefined, release: undefined };
     }
-    const block = this.cachedBlock({ bucket, key, objectKey: cacheKey, etag: meta.etag, size: meta.size, asOwner: true }, 0);
+    const block = this.cachedBlock({ bucket, key, objectKey: cacheKey, etag: meta.etag, size: meta.size, asOwner: false }, 0);
     if (block === undefined) return undefined;
     this.options.onRead?.('hit');
-    return { headers: peerHeaders(meta), body: block.body.bytes.subarray(0, meta.size), release: block.release };
+    return { headers: headersOf(meta), body: block.body.bytes.subarray(0, meta.size), release: block.release };
   }
 
   /**

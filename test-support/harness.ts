@@ -1,7 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import type { TestContext } from 'node:test';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { pino } from 'pino';
 import { parseConfig, type Config } from '../src/config.js';
 import { type RunningGateway, startGateway } from '../src/server.js';
@@ -97,4 +98,18 @@ export function upstreamClient(h: Harness): S3Client {
 export async function getObjectBytes(client: S3Client, bucket: string, key: string, range?: string): Promise<Buffer> {
   const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: range }));
   return Buffer.from(await (out.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
+}
+
+/** A harness of the test's own, closed when the test ends. */
+export async function testHarness(t: TestContext, options: HarnessOptions = {}): Promise<Harness> {
+  const h = await startHarness(options);
+  t.after(() => h.close());
+  return h;
+}
+
+/** Stores an object at the upstream directly, as another writer would, in the bucket `test`. */
+export async function seedUpstream(h: Harness, key: string, body: Buffer | string): Promise<void> {
+  const direct = upstreamClient(h);
+  await direct.send(new PutObjectCommand({ Bucket: 'test', Key: key, Body: body }));
+  direct.destroy();
 }

@@ -1,26 +1,17 @@
 import assert from 'node:assert/strict';
 import { type TestContext, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { openReader, signedHead } from '../test-support/answer-reader.js';
 import { randomBody, uniqueKey } from '../test-support/bytes.js';
-import { type Harness, type HarnessOptions, startHarness, upstreamClient } from '../test-support/harness.js';
+import { type Harness, type HarnessOptions, seedUpstream, testHarness } from '../test-support/harness.js';
 
 /**
  * Clients that go while their read waits for the upstream, alone or with more requests pipelined
  * behind it: whatever their reads took (blocks of the budget, admission slots) comes back.
  */
 
-async function harness(t: TestContext, options: HarnessOptions = {}): Promise<Harness> {
-  const h = await startHarness({ anonymous: false, ...options });
-  t.after(() => h.close());
-  return h;
-}
-
-async function seed(h: Harness, key: string, body: Buffer): Promise<void> {
-  const direct = upstreamClient(h);
-  await direct.send(new PutObjectCommand({ Bucket: 'test', Key: key, Body: body }));
-  direct.destroy();
+function harness(t: TestContext, options: HarnessOptions = {}): Promise<Harness> {
+  return testHarness(t, { anonymous: false, ...options });
 }
 
 async function budgetUsed(h: Harness): Promise<number> {
@@ -59,7 +50,7 @@ for (const size of [4096, 300_000]) {
       const h = await harness(t);
       const key = uniqueKey('gone');
       const body = randomBody(size);
-      await seed(h, key, body);
+      await seedUpstream(h, key, body);
       const release = holdUpstreamGet(h, key);
       await leaveWhileWaiting(h, key, pipelined);
       release();
@@ -84,8 +75,8 @@ for (const size of [4096, 300_000]) {
 test('requests pipelined on a connection that goes give back their admission slots', async (t) => {
   const h = await harness(t, { flags: ['--max-inflight-requests', '4'] });
   const [gone, waiting] = [uniqueKey('gone'), uniqueKey('waiting')];
-  await seed(h, gone, randomBody(1000));
-  await seed(h, waiting, randomBody(1000));
+  await seedUpstream(h, gone, randomBody(1000));
+  await seedUpstream(h, waiting, randomBody(1000));
   const release = holdUpstreamGet(h, gone);
   // All four are admitted: one waits for the upstream, three are queued behind it.
   await leaveWhileWaiting(h, gone, 4);

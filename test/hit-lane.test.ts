@@ -1,26 +1,17 @@
 import assert from 'node:assert/strict';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { type TestContext, test } from 'node:test';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { randomBody, uniqueKey } from '../test-support/bytes.js';
 import { type Answer, type AnswerReader, openReader, signedHead as signedHeadFor } from '../test-support/answer-reader.js';
-import { type Harness, startHarness, upstreamClient } from '../test-support/harness.js';
+import { type Harness, seedUpstream, testHarness } from '../test-support/harness.js';
 
 /**
  * The direct hit path (src/http/hit-lane.ts): plain hits answered off the socket, everything else by node:http
  * on the same connection, in order.
  */
 
-async function harness(t: TestContext): Promise<Harness> {
-  const h = await startHarness({ anonymous: false });
-  t.after(() => h.close());
-  return h;
-}
-
-async function seed(h: Harness, key: string, body: Buffer): Promise<void> {
-  const direct = upstreamClient(h);
-  await direct.send(new PutObjectCommand({ Bucket: 'test', Key: key, Body: body }));
-  direct.destroy();
+function harness(t: TestContext): Promise<Harness> {
+  return testHarness(t, { anonymous: false });
 }
 
 async function directHits(h: Harness): Promise<number> {
@@ -39,7 +30,7 @@ test('a plain hit is answered off the socket with the status, headers and bytes 
   const h = await harness(t);
   const key = uniqueKey('lane');
   const body = randomBody(3000);
-  await seed(h, key, body);
+  await seedUpstream(h, key, body);
   const reader = await open(h);
   t.after(() => reader.socket.destroy());
   // The first read is a miss (node:http answers it); with "Connection: close" a hit is node's too.
@@ -74,8 +65,8 @@ test('pipelined hits, misses, refusals and uploads on one connection are answere
   const [hot, cold, written] = [uniqueKey('hot'), uniqueKey('cold'), uniqueKey('written')];
   const hotBody = randomBody(2048);
   const coldBody = randomBody(70_000);
-  await seed(h, hot, hotBody);
-  await seed(h, cold, coldBody);
+  await seedUpstream(h, hot, hotBody);
+  await seedUpstream(h, cold, coldBody);
   const warm = await open(h);
   warm.socket.write(signedHead(h, 'GET', `/test/${hot}`));
   await warm.next('GET');
@@ -122,7 +113,7 @@ test('a request arriving a byte at a time, and one after a chunked upload, are s
   const h = await harness(t);
   const key = uniqueKey('bytes');
   const body = randomBody(5000);
-  await seed(h, key, body);
+  await seedUpstream(h, key, body);
   const reader = await open(h);
   t.after(() => reader.socket.destroy());
   reader.socket.write(signedHead(h, 'GET', `/test/${key}`));
@@ -151,7 +142,7 @@ test('a client that pipelines many hits without reading holds back the rest, and
   const h = await harness(t);
   const key = uniqueKey('pipelined');
   const body = randomBody(64 * 1024);
-  await seed(h, key, body);
+  await seedUpstream(h, key, body);
   const reader = await open(h);
   t.after(() => reader.socket.destroy());
   reader.socket.write(signedHead(h, 'GET', `/test/${key}`));

@@ -6,24 +6,15 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { Agent, request } from 'undici';
 import { randomBody, sha256, uniqueKey } from '../test-support/bytes.js';
 import { startFalconProcess } from '../test-support/falcon-process.js';
-import { getObjectBytes, type Harness, startHarness, upstreamClient } from '../test-support/harness.js';
+import { getObjectBytes, type Harness, seedUpstream, testHarness, upstreamClient } from '../test-support/harness.js';
 
 const MIB = 1024 * 1024;
 
-async function harness(t: TestContext, flags: string[] = []): Promise<Harness> {
-  const h = await startHarness({ flags });
-  t.after(() => h.close());
-  return h;
-}
-
-async function seed(h: Harness, key: string, body: Buffer | string): Promise<void> {
-  const direct = upstreamClient(h);
-  await direct.send(new PutObjectCommand({ Bucket: 'test', Key: key, Body: body }));
-  direct.destroy();
+function harness(t: TestContext, flags: string[] = []): Promise<Harness> {
+  return testHarness(t, { flags });
 }
 
 /** Sends raw bytes and returns everything the server answered before closing the connection. */
@@ -58,7 +49,7 @@ test('a cached 40 MiB download in flight when the node stops is completed within
   const h = await harness(t, ['--max-cache-size', '256', '--max-object-size', '64']);
   const key = uniqueKey('drain');
   const body = randomBody(40 * MIB);
-  await seed(h, key, body);
+  await seedUpstream(h, key, body);
   await (await fetch(`${h.falcon.url}/test/${key}`)).arrayBuffer();
 
   const res = await getStream(`${h.falcon.url}/test/${key}`);
@@ -105,7 +96,7 @@ test('SIGTERM lets a node exit as soon as its responses are done, not after the 
 test('a client that stops reading is disconnected after --client-idle-timeout', { timeout: 60_000 }, async (t) => {
   const h = await harness(t, ['--max-cache-size', '256', '--max-object-size', '64', '--client-idle-timeout', '1']);
   const key = uniqueKey('stall');
-  await seed(h, key, randomBody(32 * MIB));
+  await seedUpstream(h, key, randomBody(32 * MIB));
   await (await fetch(`${h.falcon.url}/test/${key}`)).arrayBuffer();
   const { hostname, port } = new URL(h.falcon.url);
   const socket: Socket = connect(Number(port), hostname);
@@ -159,7 +150,7 @@ test('ignores an empty or unknown Expect header on a PUT, as S3 does', async (t)
 
 async function concurrentGets(h: Harness, count: number): Promise<Array<{ status: number; text: string }>> {
   const keys = Array.from({ length: count }, () => uniqueKey('load'));
-  for (const key of keys) await seed(h, key, `bytes of ${key}`);
+  for (const key of keys) await seedUpstream(h, key, `bytes of ${key}`);
   // Every upstream GET is slow, so the requests overlap.
   h.front.inject({ method: 'GET', fault: { kind: 'delay', ms: 2000 } });
   return Promise.all(

@@ -6,25 +6,17 @@ import { type TestContext, test } from 'node:test';
 import { CreateBucketCommand, PutObjectCommand, S3ServiceException } from '@aws-sdk/client-s3';
 import { uniqueKey } from '../test-support/bytes.js';
 import { startFalconProcess } from '../test-support/falcon-process.js';
-import { CLIENT_CREDENTIALS, type Harness, sdkClient, startHarness, upstreamClient } from '../test-support/harness.js';
+import { CLIENT_CREDENTIALS, type Harness, sdkClient, seedUpstream, testHarness } from '../test-support/harness.js';
 import { rawRequest } from '../test-support/raw-http.js';
 
-async function harness(t: TestContext): Promise<Harness> {
-  const h = await startHarness();
-  t.after(() => h.close());
-  return h;
-}
-
-async function seed(h: Harness, key: string, body: string): Promise<void> {
-  const direct = upstreamClient(h);
-  await direct.send(new PutObjectCommand({ Bucket: 'test', Key: key, Body: body }));
-  direct.destroy();
+function harness(t: TestContext): Promise<Harness> {
+  return testHarness(t);
 }
 
 test("a client's Date header is not taken for the time Falcon signs upstream requests with", async (t) => {
   const h = await harness(t);
   const key = uniqueKey('date');
-  await seed(h, key, 'dated');
+  await seedUpstream(h, key, 'dated');
   for (const date of ['garbage', new Date(Date.now() - 3_600_000).toUTCString()]) {
     const head = await rawRequest(h.falcon.url, { method: 'HEAD', path: `/test/${key}`, headers: { date, connection: 'close' }, body: [] });
     assert.equal(head.status, 200, `HEAD with Date: ${date}`);
@@ -41,7 +33,7 @@ test("a client's Date header is not taken for the time Falcon signs upstream req
 test('a response-* override that is not a valid header value gets 400 InvalidArgument, without the object headers', async (t) => {
   const h = await harness(t);
   const key = uniqueKey('override');
-  await seed(h, key, 'bytes');
+  await seedUpstream(h, key, 'bytes');
   for (const cached of [false, true]) {
     const res = await fetch(`${h.falcon.url}/test/${key}?response-content-disposition=%0d%0aX-Injected:%201`);
     assert.equal(res.status, 400, `cached: ${cached}`);
@@ -110,7 +102,7 @@ test('the embedded upstream refuses a key its files cannot hold instead of faili
 test('a request whose body can be sent again is retried once when the upstream connection drops before any answer', async (t) => {
   const h = await harness(t);
   const key = uniqueKey('reset');
-  await seed(h, key, 'still here');
+  await seedUpstream(h, key, 'still here');
   h.front.inject({ method: 'GET', path: `/test/${key}`, fault: { kind: 'reset' }, times: 1 });
   const res = await fetch(`${h.falcon.url}/test/${key}`);
   assert.equal(res.status, 200);
