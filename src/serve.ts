@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { type DirectHit, type FalconNode, PEER_PREFIX } from './node.js';
 import { drainBody } from './http/discard-body.js';
 import { attachHitLane, type DirectAnswer, type LaneHost } from './http/hit-lane.js';
+import type { HeadRequest } from './http/request-head.js';
 import { OverloadGuard, type OverloadOptions } from './http/overload.js';
 import { errorXml } from './s3/xml.js';
 
@@ -53,7 +54,7 @@ export async function serve(node: FalconNode, options: ServeOptions): Promise<Se
     answer(request, socket) {
       const admitted = isExemptUrl(request.url) ? NOT_COUNTED : overload;
       if (admitted === overload && !overload.admit()) return undefined;
-      const hit = node.directHit(request);
+      const hit = directHitOrNone(node, request, options.logger);
       if (hit === undefined) {
         admitted.done();
         return undefined;
@@ -122,6 +123,16 @@ export async function serve(node: FalconNode, options: ServeOptions): Promise<Se
       return closing;
     },
   };
+}
+
+/** A throw on the direct path is a bug, and must not take the process down: node:http answers the request instead. */
+function directHitOrNone(node: FalconNode, request: HeadRequest, logger: Logger): ReturnType<FalconNode['directHit']> {
+  try {
+    return node.directHit(request);
+  } catch (err) {
+    logger.error({ err, url: request.url }, 'direct answer failed; node:http answers the request');
+    return undefined;
+  }
 }
 
 function directAnswerOf(hit: DirectHit, finished: () => void): DirectAnswer {

@@ -170,3 +170,30 @@ async function budgetUsed(h: Harness): Promise<number> {
   const status = (await (await fetch(`${h.falcon.url}/_falcon/status`)).json()) as { memory: { usedBytes: number } };
   return status.memory.usedBytes;
 }
+
+test('a throw on the direct path leaves the request to node:http, and the node goes on', async (t) => {
+  const h = await harness(t);
+  const key = uniqueKey('thrown');
+  const body = randomBody(1500);
+  await seedUpstream(h, key, body);
+  const reader = await open(h);
+  t.after(() => reader.socket.destroy());
+  reader.socket.write(signedHead(h, 'GET', `/test/${key}`));
+  await reader.next('GET');
+  const node = h.falcon.node;
+  const directHit = node.directHit;
+  node.directHit = () => {
+    throw new Error('a bug on the direct path');
+  };
+  t.after(() => {
+    node.directHit = directHit;
+  });
+  const before = await directHits(h);
+  for (let i = 0; i < 2; i++) {
+    reader.socket.write(signedHead(h, 'GET', `/test/${key}`));
+    const answer = await reader.next('GET');
+    assert.equal(answer.status, 200);
+    assert.deepEqual(answer.body, body);
+  }
+  assert.equal(await directHits(h), before, 'node:http answered both');
+});
