@@ -15,7 +15,6 @@ import type { HeadRequest } from './http/request-head.js';
 import { createLegacyRouter } from './legacy/routes.js';
 import { createRequestLogger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
-import { PEER_OBJECT_PATH } from './cluster/peer-client.js';
 import { createPeerRoutes, type PeerRoutes } from './cluster/peer-routes.js';
 import { ClientAuth } from './s3/auth/client-auth.js';
 import { type ClientKey, KeyStore } from './s3/auth/keys.js';
@@ -231,7 +230,7 @@ export async function createNode(config: Config, logger: Logger, overrides: Node
     const path = pathOf(request.url);
     const route = routeOf(request, path);
     if (route === 'internal') {
-      const answer = path === PEER_OBJECT_PATH ? peerRoutes?.plainObject(request) : undefined;
+      const answer = peerRoutes?.plainObject(request);
       return answer === undefined ? undefined : directAnswer(answer);
     }
     if (route !== 's3') return undefined;

@@ -52,7 +52,7 @@ export async function serve(node: FalconNode, options: ServeOptions): Promise<Se
   const lane: LaneHost = {
     mayAnswer: (socket) => connections.idle(socket),
     answer(request, socket) {
-      const admitted = isExemptUrl(request.url) ? NOT_COUNTED : overload;
+      const admitted = isExempt(request.url) ? NOT_COUNTED : overload;
       if (admitted === overload && !overload.admit()) return undefined;
       const hit = directHitOrNone(node, request, options.logger);
       if (hit === undefined) {
@@ -70,7 +70,7 @@ export async function serve(node: FalconNode, options: ServeOptions): Promise<Se
     attachHitLane(socket, lane, laneOptions);
   });
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    const admitted = isExempt(req) ? undefined : overload.admit();
+    const admitted = isExempt(req.url ?? '') ? undefined : overload.admit();
     // One listener per response does all the bookkeeping of its end.
     connections.begin(req, res, admitted === true ? overload : undefined);
     if (admitted === false) {
@@ -152,11 +152,7 @@ function directAnswerOf(hit: DirectHit, finished: () => void): DirectAnswer {
  * other nodes: each of those stands for a client request a peer already admitted under its own limit,
  * and refusing it would only make the peer read from the upstream itself.
  */
-function isExempt(req: IncomingMessage): boolean {
-  return isExemptUrl(req.url ?? '');
-}
-
-function isExemptUrl(url: string): boolean {
+function isExempt(url: string): boolean {
   return url === '/healthz' || url === '/readyz' || url.startsWith(PEER_PREFIX);
 }
 

@@ -79,6 +79,14 @@ export class CountingFront {
     this.rules.push({ ...rule });
   }
 
+  /** Holds the upstream's answer to the next request of this method and decoded path until the returned function is called. */
+  holdNext(method: string, path: string): () => void {
+    let release = (): void => {};
+    const until = new Promise<void>((resolve) => (release = resolve));
+    this.inject({ method, path, fault: { kind: 'hold', until }, times: 1 });
+    return release;
+  }
+
   async close(): Promise<void> {
     this.server?.closeAllConnections();
     await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());

@@ -100,6 +100,22 @@ export async function getObjectBytes(client: S3Client, bucket: string, key: stri
   return Buffer.from(await (out.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
 }
 
+/** Bytes the budget of the node at `baseUrl` counts now (its /_falcon/status). */
+export async function budgetUsed(baseUrl: string): Promise<number> {
+  const status = (await (await fetch(`${baseUrl}/_falcon/status`)).json()) as { memory: { usedBytes: number } };
+  return status.memory.usedBytes;
+}
+
+/** The budget's use once it came back to `expected`, or what it is after two seconds of waiting for that. */
+export async function budgetUsedOnceSettled(baseUrl: string, expected: number): Promise<number> {
+  let used = await budgetUsed(baseUrl);
+  for (let i = 0; i < 100 && used !== expected; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    used = await budgetUsed(baseUrl);
+  }
+  return used;
+}
+
 /** A harness of the test's own, closed when the test ends. */
 export async function testHarness(t: TestContext, options: HarnessOptions = {}): Promise<Harness> {
   const h = await startHarness(options);

@@ -3,7 +3,7 @@ import { type TestContext, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { openReader, signedHead } from '../test-support/answer-reader.js';
 import { randomBody, uniqueKey } from '../test-support/bytes.js';
-import { type Harness, type HarnessOptions, seedUpstream, testHarness } from '../test-support/harness.js';
+import { budgetUsedOnceSettled, type Harness, type HarnessOptions, seedUpstream, testHarness } from '../test-support/harness.js';
 
 /**
  * Clients that go while their read waits for the upstream, alone or with more requests pipelined
@@ -12,19 +12,6 @@ import { type Harness, type HarnessOptions, seedUpstream, testHarness } from '..
 
 function harness(t: TestContext, options: HarnessOptions = {}): Promise<Harness> {
   return testHarness(t, { anonymous: false, ...options });
-}
-
-async function budgetUsed(h: Harness): Promise<number> {
-  const status = (await (await fetch(`${h.falcon.url}/_falcon/status`)).json()) as { memory: { usedBytes: number } };
-  return status.memory.usedBytes;
-}
-
-/** Holds the upstream's answer to the next GET of the key until the returned function is called. */
-function holdUpstreamGet(h: Harness, key: string): () => void {
-  let release = (): void => {};
-  const until = new Promise<void>((resolve) => (release = resolve));
-  h.front.inject({ method: 'GET', path: `/test/${key}`, fault: { kind: 'hold', until }, times: 1 });
-  return release;
 }
 
 /** Sends `count` GETs of the key on one connection at once and closes it once the upstream was asked. */
@@ -51,7 +38,7 @@ for (const size of [4096, 300_000]) {
       const key = uniqueKey('gone');
       const body = randomBody(size);
       await seedUpstream(h, key, body);
-      const release = holdUpstreamGet(h, key);
+      const release = h.front.holdNext('GET', `/test/${key}`);
       await leaveWhileWaiting(h, key, pipelined);
       release();
 
@@ -62,12 +49,7 @@ for (const size of [4096, 300_000]) {
       assert.deepEqual((await reader.next('GET')).body, body);
       // Dropped from the cache, nothing of it may stay counted.
       await invalidate(h, key);
-      let used = await budgetUsed(h);
-      for (let i = 0; i < 100 && used !== 0; i++) {
-        await sleep(20);
-        used = await budgetUsed(h);
-      }
-      assert.equal(used, 0, 'every block the gone client read was given back');
+      assert.equal(await budgetUsedOnceSettled(h.falcon.url, 0), 0, 'every block the gone client read was given back');
     });
   }
 }
@@ -77,12 +59,12 @@ test('requests pipelined on a connection that goes give back their admission slo
   const [gone, waiting] = [uniqueKey('gone'), uniqueKey('waiting')];
   await seedUpstream(h, gone, randomBody(1000));
   await seedUpstream(h, waiting, randomBody(1000));
-  const release = holdUpstreamGet(h, gone);
+  const release = h.front.holdNext('GET', `/test/${gone}`);
   // All four are admitted: one waits for the upstream, three are queued behind it.
   await leaveWhileWaiting(h, gone, 4);
   release();
   // With every slot back, one request waiting for the upstream leaves room for others.
-  const releaseWaiting = holdUpstreamGet(h, waiting);
+  const releaseWaiting = h.front.holdNext('GET', `/test/${waiting}`);
   const reader = await openReader(h.falcon.url);
   t.after(() => reader.socket.destroy());
   reader.socket.write(signedHead(h.falcon.url, 'GET', `/test/${waiting}`));

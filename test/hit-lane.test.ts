@@ -3,7 +3,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { type TestContext, test } from 'node:test';
 import { randomBody, uniqueKey } from '../test-support/bytes.js';
 import { type Answer, type AnswerReader, openReader, signedHead as signedHeadFor } from '../test-support/answer-reader.js';
-import { type Harness, seedUpstream, testHarness } from '../test-support/harness.js';
+import { budgetUsed, type Harness, seedUpstream, testHarness } from '../test-support/harness.js';
 
 /**
  * The direct hit path (src/http/hit-lane.ts): plain hits answered off the socket, everything else by node:http
@@ -147,7 +147,7 @@ test('a client that pipelines many hits without reading holds back the rest, and
   t.after(() => reader.socket.destroy());
   reader.socket.write(signedHead(h, 'GET', `/test/${key}`));
   await reader.next('GET');
-  const usedBefore = await budgetUsed(h);
+  const usedBefore = await budgetUsed(h.falcon.url);
   const count = 400;
   const heads = Array.from({ length: count }, () => signedHead(h, 'GET', `/test/${key}`)).join('');
   reader.socket.pause();
@@ -163,13 +163,8 @@ test('a client that pipelines many hits without reading holds back the rest, and
   assert.ok((await directHits(h)) >= count, `direct hits: ${await directHits(h)}`);
   reader.socket.destroy();
   await new Promise((resolve) => setTimeout(resolve, 100));
-  assert.equal(await budgetUsed(h), usedBefore, 'every answer gave its block back');
+  assert.equal(await budgetUsed(h.falcon.url), usedBefore, 'every answer gave its block back');
 });
-
-async function budgetUsed(h: Harness): Promise<number> {
-  const status = (await (await fetch(`${h.falcon.url}/_falcon/status`)).json()) as { memory: { usedBytes: number } };
-  return status.memory.usedBytes;
-}
 
 test('a throw on the direct path leaves the request to node:http, and the node goes on', async (t) => {
   const h = await harness(t);

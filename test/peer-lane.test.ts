@@ -5,7 +5,7 @@ import { Agent, request } from 'undici';
 import { type Answer, openReader, signedHead } from '../test-support/answer-reader.js';
 import { randomBody, uniqueKey } from '../test-support/bytes.js';
 import { CLUSTER_SECRET, startCluster, type TestCluster } from '../test-support/cluster.js';
-import { sdkClient } from '../test-support/harness.js';
+import { budgetUsed, budgetUsedOnceSettled, sdkClient } from '../test-support/harness.js';
 import { PeerAuth } from '../src/cluster/peer-auth.js';
 import { LOCAL_UPSTREAM_CREDENTIALS } from '../src/upstream/local-upstream.js';
 
@@ -43,11 +43,6 @@ async function counter(c: TestCluster, node: number, name: 'directHits' | 'cache
   assert.ok(metrics !== undefined);
   const values = (await metrics[name].get()).values;
   return values.find((v) => label === undefined || v.labels.outcome === label)?.value ?? 0;
-}
-
-async function budgetUsed(c: TestCluster, node: number): Promise<number> {
-  const status = (await (await fetch(`${c.urls[node]}/_falcon/status`)).json()) as { memory: { usedBytes: number } };
-  return status.memory.usedBytes;
 }
 
 /** Headers two answers to the same read share: all but those made per answer. */
@@ -150,9 +145,8 @@ test('concurrent reads of one small object through a non-owner share reads of th
   const body = randomBody(1024);
   await seed(key, body);
   const node = nonOwner(key);
-  let release = (): void => {};
   // The owner's upstream GET waits until every client asked, so all of them find the read in flight.
-  c.front.inject({ method: 'GET', path: `/test/${key}`, fault: { kind: 'hold', until: new Promise<void>((resolve) => (release = resolve)) }, times: 1 });
+  const release = c.front.holdNext('GET', `/test/${key}`);
   const agent = new Agent({ connections: 32 });
   t.after(() => agent.close());
   const coalescedBefore = await counter(c, node, 'cacheReads', 'coalesced');
@@ -185,9 +179,8 @@ test('a client gone while its read through the owner waits costs nothing: the no
   await seed(key, body);
   const node = nonOwner(key);
   const url = c.urls[node] as string;
-  const usedBefore = await budgetUsed(c, node);
-  let release = (): void => {};
-  c.front.inject({ method: 'GET', path: `/test/${key}`, fault: { kind: 'hold', until: new Promise<void>((resolve) => (release = resolve)) }, times: 1 });
+  const usedBefore = await budgetUsed(url);
+  const release = c.front.holdNext('GET', `/test/${key}`);
   const peerReadsBefore = await counter(c, node, 'cacheReads', 'peer');
   const leaving = await openReader(url);
   // A pipelined second request waits behind the first, held by the lane, when the client goes.
@@ -206,12 +199,7 @@ test('a client gone while its read through the owner waits costs nothing: the no
     assert.deepEqual(answer.body, body);
   }
   reader.socket.destroy();
-  let used = await budgetUsed(c, node);
-  for (let i = 0; i < 100 && used !== usedBefore; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    used = await budgetUsed(c, node);
-  }
-  assert.equal(used, usedBefore, 'every block read through the owner was given back');
+  assert.equal(await budgetUsedOnceSettled(url, usedBefore), usedBefore, 'every block read through the owner was given back');
 });
 
 /** A peer's request head, signed with the cluster's secret unless `signed` is given (as captured before). */

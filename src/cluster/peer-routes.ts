@@ -1,7 +1,7 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { readBounded } from '../http/read-bounded.js';
-import type { PeerAuth } from './peer-auth.js';
+import type { PeerAuth, PeerCheck, SignedPeerRequest } from './peer-auth.js';
 import { PEER_BLOCK_PATH, PEER_FLUSH_PATH, PEER_INVALIDATE_PATH, PEER_OBJECT_PATH, UPSTREAM_ERROR_HEADER } from './peer-client.js';
 import { S3Error } from '../errors.js';
 import { drainBody } from '../http/discard-body.js';
@@ -111,12 +111,17 @@ export function createPeerRoutes(options: PeerRoutesOptions): PeerRoutes {
     plain(res, 403, 'peer authentication failed');
   }
 
+  /** The MAC check of a request's method, path with query and headers, before its body is read. */
+  function checkSignature(method: string, url: URL, headers: IncomingHttpHeaders): PeerCheck<{ request: SignedPeerRequest }> {
+    return auth.checkSignature(method, `${url.pathname}${url.search}`, (name) => firstHeader(headers, name));
+  }
+
   function plainObject(request: HeadRequest): PlainHit | undefined {
     const { method, headers } = request;
     if (method !== 'GET' && method !== 'HEAD') return undefined;
     const url = new URL(request.url, 'http://peer');
     if (url.pathname !== PEER_OBJECT_PATH) return undefined;
-    const signed = auth.checkSignature(method, `${url.pathname}${url.search}`, (name) => firstHeader(headers, name));
+    const signed = checkSignature(method, url, headers);
     if (!signed.ok) return undefined;
     const bucket = url.searchParams.get('bucket');
     const key = url.searchParams.get('key');
@@ -134,7 +139,7 @@ export function createPeerRoutes(options: PeerRoutesOptions): PeerRoutes {
   async function handle(req: IncomingMessage, res: ServerResponse, path: string, requestId: string): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://peer');
     const method = req.method ?? 'GET';
-    const signed = auth.checkSignature(method, `${url.pathname}${url.search}`, (name) => firstHeader(req.headers, name));
+    const signed = checkSignature(method, url, req.headers);
     if (!signed.ok) return refuse(req, res, path, signed.reason);
     // Only requests with a valid MAC get this far, so only peers can make a node read a body.
     let body: Buffer = NO_BODY;
