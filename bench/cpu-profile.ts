@@ -1,7 +1,8 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { findSourceMap } from 'node:module';
 import { join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { BUILD_ENV } from './falcon-build.js';
 
 /** The parts of a V8 .cpuprofile (as node --cpu-prof writes it) that self time needs. */
 interface CpuProfile {
@@ -42,6 +43,12 @@ export interface SelfTime {
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SOURCE_ROOT = new URL('../src/', import.meta.url).href;
+
+/** Falcon's own code: the source under tsx, or the compiled build the bench runs. */
+function isFalconCode(url: string): boolean {
+  const build = process.env[BUILD_ENV];
+  return url.startsWith(SOURCE_ROOT) || (build !== undefined && url.startsWith(`${pathToFileURL(build).href}/`));
+}
 
 /**
  * file:line of a function in the TypeScript source. The profiled node ran code tsx compiled (without line
@@ -111,7 +118,7 @@ export async function totalTimes(profile: CpuProfile, window: Window): Promise<S
     const seen = new Set<string>();
     for (let node: number | undefined = id; node !== undefined; node = parentOf.get(node)) {
       const frame = frameOf.get(node);
-      if (frame === undefined || !frame.url.startsWith(SOURCE_ROOT)) continue;
+      if (frame === undefined || !isFalconCode(frame.url)) continue;
       const key = `${frame.functionName}\u0000${frame.url}\u0000${frame.lineNumber}`;
       if (seen.has(key)) continue;
       seen.add(key);

@@ -7,8 +7,9 @@ import { positiveNumberFromEnv, runScript } from './script.js';
 import { spawnFalcon, useCompiledFalcon } from './falcon-build.js';
 import { monotonicUs, readProfile, selfTimes, totalTimes, type Window } from './cpu-profile.js';
 import { RequestCycle, headerSignedPool } from './header-sign.js';
-import { LoadGenerator } from './load.js';
-import { seedObjects } from './objects.js';
+import { type LoadRequest, LoadGenerator } from './load.js';
+import { type SeededObject, seedObjects } from './objects.js';
+import { presignTargets } from './presign.js';
 
 /**
  * Where a signed 1 KiB hit spends Falcon's CPU: one Falcon node run with --cpu-prof in its own process, its
@@ -25,6 +26,8 @@ const POOL_SIZE = positiveNumberFromEnv('PROFILE_REQUESTS', 100_000);
 const OBJECT = { label: '1 KiB', key: 'obj-1k', size: 1024 } as const;
 /** PROFILE_UNSIGNED=1 sends plain GETs (to a node run with --anonymous): the cost of everything but verification. */
 const UNSIGNED = process.env.PROFILE_UNSIGNED?.trim() === '1';
+/** PROFILE_PRESIGNED=1 sends one presigned URL again and again, as the bench's presigned case does. */
+const PRESIGNED = process.env.PROFILE_PRESIGNED?.trim() === '1';
 /** PROFILE_SERVER=bare profiles the bare node:http server the bench compares with, under the same load. */
 const SERVER = readServer();
 
@@ -33,6 +36,14 @@ function readServer(): 'falcon' | 'bare' {
   if (text === '' || text === 'falcon') return 'falcon';
   if (text === 'bare') return 'bare';
   throw new Error(`PROFILE_SERVER must be falcon or bare, got "${text}"`);
+}
+
+async function requestPool(origin: string, object: SeededObject): Promise<LoadRequest[]> {
+  if (UNSIGNED) return [{ path: object.path, headers: {} }];
+  if (!PRESIGNED) return headerSignedPool(origin, object.path, POOL_SIZE);
+  const target = (await presignTargets(origin, [object], 1)).get(object.path)?.first;
+  if (target === undefined) throw new Error(`no presigned URL for ${object.path}`);
+  return [{ path: target, headers: {} }];
 }
 
 async function profile(cleanup: Cleanup): Promise<void> {
@@ -58,7 +69,7 @@ async function profile(cleanup: Cleanup): Promise<void> {
     if (!stopped) await falcon.stop();
   });
 
-  const requests = new RequestCycle(UNSIGNED ? [object.path] : headerSignedPool(falcon.url, object.path, POOL_SIZE));
+  const requests = new RequestCycle(await requestPool(falcon.url, object));
   const generator = new LoadGenerator(falcon.url, CONNECTIONS);
   let window: Window;
   let responses = 0;
@@ -72,7 +83,7 @@ async function profile(cleanup: Cleanup): Promise<void> {
     window = { fromUs, toUs: monotonicUs() };
     responses = result.responses;
     const rate = result.responses / (result.elapsedMs / 1000);
-    console.log(`${result.responses} signed GETs of ${object.label} in ${(result.elapsedMs / 1000).toFixed(1)} s (${rate.toFixed(0)} req/s, ${CONNECTIONS} connections)`);
+    console.log(`${result.responses} ${UNSIGNED ? 'unsigned' : PRESIGNED ? 'presigned' : 'signed'} GETs of ${object.label} in ${(result.elapsedMs / 1000).toFixed(1)} s (${rate.toFixed(0)} req/s, ${CONNECTIONS} connections)`);
     if (result.non2xx > 0 || result.errors > 0 || result.lengthMismatches > 0) {
       throw new Error(`the run is invalid: ${result.non2xx} non-2xx, ${result.errors} errors, ${result.lengthMismatches} length mismatches`);
     }
