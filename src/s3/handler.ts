@@ -56,7 +56,7 @@ export function createS3Handler(options: S3HandlerOptions): S3Handler {
 
   async function serveRead(s3: S3Request, bucket: string, key: string, req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
     const method = s3.method === 'HEAD' ? 'HEAD' : 'GET';
-    const hit = isPlainRead(req.headers, s3.params) ? gateway.plainHit(bucket, key, method) : undefined;
+    const hit = isPlainRead(req.headers, s3.query) ? gateway.plainHit(bucket, key, method) : undefined;
     if (hit !== undefined) {
       // The whole head in one call: no header set before it for node to merge.
       res.writeHead(200, hit.headers.concat(REQUEST_ID_HEADER, requestId));
@@ -143,7 +143,7 @@ export function createS3Handler(options: S3HandlerOptions): S3Handler {
       if (bucket === undefined || key === undefined) return undefined;
       checkObjectPath(bucket, key);
       // A plain read has no partNumber (nor any other subresource) to check.
-      if (!isCacheableRead(s3, headers) || !isPlainRead(headers, s3.params)) return undefined;
+      if (!isCacheableRead(s3, headers) || !isPlainRead(headers, s3.query)) return undefined;
       const signature = auth.authenticate(request);
       for (const [name, access] of accessesOf(s3, headers)) auth.authorize(signature, name, access);
       return gateway.plainHit(bucket, key, method) ?? gateway.plainPeerRead(bucket, key, method);

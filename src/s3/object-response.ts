@@ -154,7 +154,7 @@ const PLAIN_READ_PARAMS = /^(X-Amz-(Algorithm|Credential|Date|Expires|SignedHead
  * A GET or HEAD that planObjectResponse would answer with the object as stored: no Range, conditions,
  * response overrides or checksum mode. Kept beside it, so that what changes an answer is listed in one place.
  */
-export function isPlainRead(headers: IncomingHttpHeaders, params: URLSearchParams): boolean {
+export function isPlainRead(headers: IncomingHttpHeaders, query: Iterable<readonly [string, string]>): boolean {
   if (
     headers.range !== undefined ||
     headers['if-match'] !== undefined ||
@@ -165,6 +165,6 @@ export function isPlainRead(headers: IncomingHttpHeaders, params: URLSearchParam
   ) {
     return false;
   }
-  for (const name of params.keys()) if (!PLAIN_READ_PARAMS.test(name)) return false;
+  for (const [name] of query) if (!PLAIN_READ_PARAMS.test(name)) return false;
   return true;
 }

@@ -51,3 +51,36 @@ test('checkObjectPath refuses dot segments and dot buckets, and nothing else wit
   for (const key of ['a..b', '.hidden', 'x/..y', '...', 'a//b', undefined]) checkObjectPath('b', key);
   checkObjectPath(undefined, undefined);
 });
+
+test('reads query pairs exactly as URLSearchParams does', () => {
+  const queries = [
+    '',
+    '&',
+    '&&a=1&&',
+    'a',
+    'a=',
+    '=b',
+    'a=b=c',
+    'a+b=c+d&%2B=%2b',
+    'X-Amz-Credential=AKIA%2F20261203%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Signature=ab12',
+    '100%=50%25&%zz=%4&%E0%A4%A=x&%ED%A0%80=surrogate&%C3%BC=%EF%BB%BFbom',
+    'prefix=%F0%9F%98%80/%2F&delimiter=%2F&list-type=2',
+  ];
+  // Random strings over the characters that matter to decoding.
+  const alphabet = ['a', 'Z', '=', '&', '+', '%', '2', 'B', 'F', 'C', '3', 'E', '0', 'ü', ' '];
+  let seed = 7;
+  const random = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed % n;
+  };
+  for (let i = 0; i < 2000; i++) {
+    let query = '';
+    for (let j = random(24); j > 0; j--) query += alphabet[random(alphabet.length)];
+    queries.push(query);
+  }
+  for (const query of queries) {
+    const parsed = parseS3Request('GET', `/b/k?${query}`, {}, undefined);
+    assert.deepEqual(parsed.query, [...new URLSearchParams(query)], query);
+    assert.deepEqual([...parsed.params], [...new URLSearchParams(query)], query);
+  }
+});

@@ -9,7 +9,8 @@ export interface S3Request {
   key: string | undefined;
   /** Decoded query pairs in the order received. */
   query: Array<[string, string]>;
-  params: URLSearchParams;
+  /** The same pairs, for lookups. */
+  readonly params: URLSearchParams;
   /** The decoded path, for the Resource element of errors. */
   resource: string;
 }
@@ -26,8 +27,20 @@ const PRESIGN_PARAMS = new Set([
   'x-amz-content-sha256',
 ]);
 
+/** The same names as presigners spell them, looked up before any lower-casing. */
+const PRESIGN_PARAMS_AS_SENT = new Set([
+  'X-Amz-Algorithm',
+  'X-Amz-Credential',
+  'X-Amz-Date',
+  'X-Amz-Expires',
+  'X-Amz-SignedHeaders',
+  'X-Amz-Signature',
+  'X-Amz-Security-Token',
+  'X-Amz-Content-Sha256',
+]);
+
 export function isPresignParam(name: string): boolean {
-  return PRESIGN_PARAMS.has(name.toLowerCase());
+  return PRESIGN_PARAMS_AS_SENT.has(name) || PRESIGN_PARAMS.has(name.toLowerCase());
 }
 
 /**
@@ -39,8 +52,7 @@ export function parseS3Request(method: string, url: string, headers: IncomingHtt
   const rawPath = q === -1 ? url : url.slice(0, q);
   const rawQuery = q === -1 ? '' : url.slice(q + 1);
   const path = decodePath(rawPath);
-  const params = new URLSearchParams(rawQuery);
-  const query = rawQuery === '' ? [] : ([...params] as Array<[string, string]>);
+  const query = queryPairs(rawQuery);
 
   const hostBucket = domain === undefined ? undefined : bucketFromHost(headers.host, domain);
   let bucket: string | undefined;
@@ -54,7 +66,50 @@ export function parseS3Request(method: string, url: string, headers: IncomingHtt
     bucket = (slash === -1 ? rest : rest.slice(0, slash)) || undefined;
     key = slash === -1 ? undefined : rest.slice(slash + 1) || undefined;
   }
-  return { method: method.toUpperCase(), bucket, key, query, params, resource: path };
+  let params: URLSearchParams | undefined;
+  return {
+    method: method.toUpperCase(),
+    bucket,
+    key,
+    query,
+    // Most requests never look a parameter up, and building URLSearchParams costs more than reading the pairs.
+    get params(): URLSearchParams {
+      params ??= new URLSearchParams(rawQuery);
+      return params;
+    },
+    resource: path,
+  };
+}
+
+/** The query's pairs decoded as URLSearchParams decodes them ('+' is a space), in the order received. */
+export function queryPairs(rawQuery: string): Array<[string, string]> {
+  const pairs: Array<[string, string]> = [];
+  if (rawQuery === '') return pairs;
+  let start = 0;
+  while (start <= rawQuery.length) {
+    let end = rawQuery.indexOf('&', start);
+    if (end === -1) end = rawQuery.length;
+    if (end > start) {
+      const eq = rawQuery.indexOf('=', start);
+      const nameEnd = eq === -1 || eq > end ? end : eq;
+      const name = decodeQueryComponent(rawQuery.slice(start, nameEnd));
+      pairs.push([name, nameEnd === end ? '' : decodeQueryComponent(rawQuery.slice(nameEnd + 1, end))]);
+    }
+    start = end + 1;
+  }
+  return pairs;
+}
+
+const ENCODED = /[%+]/;
+
+function decodeQueryComponent(raw: string): string {
+  if (!ENCODED.test(raw)) return raw;
+  try {
+    return decodeURIComponent(raw.replaceAll('+', ' '));
+  } catch {
+    // A stray % or bytes that are not UTF-8: URLSearchParams keeps the one and replaces the others.
+    return new URLSearchParams(`v=${raw}`).get('v') ?? '';
+  }
 }
 
 /**
