@@ -6,6 +6,7 @@ import type { Cleanup } from './cleanup.js';
 import { positiveNumberFromEnv, runScript } from './script.js';
 import { type BenchCluster, CLUSTER_SIZE, startCluster } from './cluster.js';
 import { monotonicUs, readProfile, selfTimes, type Window } from './cpu-profile.js';
+import { useCompiledFalcon } from './falcon-build.js';
 import { LoadGenerator } from './load.js';
 import { type Measurement, fetchObject, measure, measurementProblems, objectProblems, prime, type Target, targetOf } from './measure.js';
 import { seedObjects } from './objects.js';
@@ -48,9 +49,17 @@ function checked(m: Measurement): Measurement {
   return m;
 }
 
+/** CPU per read of the cluster's nodes together and of the load generator, µs; and the nodes' share of their core. */
+function cpuText(m: Measurement): string {
+  const perRead = (cores: number): string => ((cores * 1e6) / m.requestsPerSec).toFixed(1);
+  const nodes = m.serverCpu === null ? 'n/a' : `${perRead(m.serverCpu)} µs (nodes at ${(100 * m.serverCpu).toFixed(0)}% of a core)`;
+  return `${nodes}, client ${perRead(m.loadGeneratorCpu)} µs`;
+}
+
 async function run(cleanup: Cleanup): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'falcon-peer-profile-'));
   cleanup.add(() => rm(dir, { recursive: true, force: true }));
+  await useCompiledFalcon(cleanup);
   const upstream = await spawnServer('upstream', './upstream-server.ts', [join(dir, 'upstream')]);
   cleanup.add(upstream.stop);
   const [object] = await seedObjects(new URL(upstream.url), dir, [OBJECT]);
@@ -128,8 +137,13 @@ async function run(cleanup: Cleanup): Promise<void> {
     // Alternating order, so that drift over a round favours neither.
     const order = round % 2 === 1 ? [owner, entry] : [entry, owner];
     const rates = new Map<Target, number>();
+    const cpuPerRead = new Map<Target, string>();
     const p50s = new Map<Target, number>();
-    for (const target of order) rates.set(target, checked(await measure(target, object, CONNECTIONS, settings, round)).requestsPerSec);
+    for (const target of order) {
+      const loadedRun = checked(await measure(target, object, CONNECTIONS, settings, round));
+      rates.set(target, loadedRun.requestsPerSec);
+      cpuPerRead.set(target, cpuText(loadedRun));
+    }
     for (const target of order) p50s.set(target, checked(await measure(target, object, 1, settings, round)).p50LatencyMs);
     const floorOrder = round % 2 === 1 ? [bare, proxy] : [proxy, bare];
     for (const target of floorOrder) p50s.set(target, checked(await measure(target, object, 1, settings, round)).p50LatencyMs);
@@ -140,6 +154,7 @@ async function run(cleanup: Cleanup): Promise<void> {
     p50Entry.push(p50s.get(entry) ?? 0);
     console.log(
       `round ${round}: x${CONNECTIONS} owner ${rates.get(owner)?.toFixed(0)} req/s, non-owner ${rates.get(entry)?.toFixed(0)} (${ratio.toFixed(2)}x); ` +
+        `CPU per read owner ${cpuPerRead.get(owner)}, non-owner ${cpuPerRead.get(entry)}; ` +
         `x1 p50 owner ${p50s.get(owner)?.toFixed(3)} ms, non-owner ${p50s.get(entry)?.toFixed(3)} ms; ` +
         `floor: bare ${p50s.get(bare)?.toFixed(3)} ms, bare proxy ${p50s.get(proxy)?.toFixed(3)} ms`,
     );
