@@ -66,19 +66,26 @@ export function parseS3Request(method: string, url: string, headers: IncomingHtt
     bucket = (slash === -1 ? rest : rest.slice(0, slash)) || undefined;
     key = slash === -1 ? undefined : rest.slice(slash + 1) || undefined;
   }
-  let params: URLSearchParams | undefined;
-  return {
-    method: method.toUpperCase(),
-    bucket,
-    key,
-    query,
-    // Most requests never look a parameter up, and building URLSearchParams costs more than reading the pairs.
-    get params(): URLSearchParams {
-      params ??= new URLSearchParams(rawQuery);
-      return params;
-    },
-    resource: path,
-  };
+  return new ParsedRequest(method.toUpperCase(), bucket, key, query, path, rawQuery);
+}
+
+class ParsedRequest implements S3Request {
+  private parsedParams: URLSearchParams | undefined;
+
+  constructor(
+    readonly method: string,
+    readonly bucket: string | undefined,
+    readonly key: string | undefined,
+    readonly query: Array<[string, string]>,
+    readonly resource: string,
+    private readonly rawQuery: string,
+  ) {}
+
+  // Most requests never look a parameter up, and building URLSearchParams costs more than reading the pairs.
+  get params(): URLSearchParams {
+    this.parsedParams ??= new URLSearchParams(this.rawQuery);
+    return this.parsedParams;
+  }
 }
 
 /** The query's pairs decoded as URLSearchParams decodes them ('+' is a space), in the order received. */
