@@ -5,13 +5,20 @@ import { type ReadResponse, readObject } from './full-read.js';
 import { MIB, seedLargeObject, sizeLabel } from './large-object.js';
 import { processCpuMs } from './process-cpu.js';
 import { type ObjectSpec, type SeededObject, seedObjects } from './objects.js';
-import { type BenchServer, requestTarget, withTargets } from './presign.js';
+import { type BenchServer, presignTargets, requestTarget, withTargets } from './presign.js';
+import { LOCAL_UPSTREAM_CREDENTIALS } from '../src/upstream/local-upstream.js';
 import { BYTES_PER_MB, median, table } from './report.js';
 
 /**
  * Cold misses: reads of objects Falcon has never seen, against the same reads sent straight to the upstream, in
  * the same run and in alternating order. Every read through Falcon is of a key it never read before, so each is a
  * real miss: the time to the first byte of small objects, and the whole read of a large one.
+ *
+ * Both reads are presigned GETs on a fresh connection, the direct one signed with the upstream's own key: a client
+ * reading the upstream itself authenticates too, and the upstream's checking of a signature is part of what a
+ * read costs there. Before the measured reads of small objects, WARMUP_MISSES misses of other keys are read
+ * unmeasured from both, so that Falcon's read path is measured as a running gateway runs it, compiled by the JIT,
+ * not as it runs the first few times in a fresh process.
  */
 
 /** Falcon may be at most this much slower than the upstream itself. */
@@ -21,6 +28,8 @@ const TTFB_SIZES = [
   { label: '1 MiB', bytes: MIB },
 ] as const;
 export const COLD_LARGE_BYTES = 256 * MIB;
+/** Unmeasured misses of distinct keys, per size and server, before the measured ones. */
+const WARMUP_MISSES = 30;
 
 export interface ColdSettings {
   /** Distinct keys read per size and per server for the time to first byte. */
@@ -68,7 +77,13 @@ export interface ColdOutput {
 
 interface Pair {
   falcon: BenchServer;
-  upstream: ServerProcess;
+  /** The upstream with its own presigned URLs for the objects read from it. */
+  upstream: BenchServer;
+}
+
+/** The upstream with a GET of each object presigned with the upstream's own key, as a client of it would send. */
+async function upstreamWithTargets(upstream: ServerProcess, objects: readonly SeededObject[]): Promise<BenchServer> {
+  return { ...upstream, targets: await presignTargets(upstream.url, objects, 1, LOCAL_UPSTREAM_CREDENTIALS) };
 }
 
 function spent(before: number | undefined, after: number | undefined): number | null {
@@ -77,7 +92,7 @@ function spent(before: number | undefined, after: number | undefined): number | 
 
 async function timedColdRead(servers: Pair, server: 'falcon' | 'upstream', object: SeededObject): Promise<{ response: ReadResponse; falconCpuMs: number | null; upstreamCpuMs: number | null }> {
   const origin = server === 'falcon' ? servers.falcon.url : servers.upstream.url;
-  const target = server === 'falcon' ? requestTarget(servers.falcon, object) : object.path;
+  const target = requestTarget(servers[server], object);
   const [falconBefore, upstreamBefore] = await Promise.all([processCpuMs(servers.falcon.pid), processCpuMs(servers.upstream.pid)]);
   const response = await readObject(origin, target);
   const [falconAfter, upstreamAfter] = await Promise.all([processCpuMs(servers.falcon.pid), processCpuMs(servers.upstream.pid)]);
@@ -126,23 +141,24 @@ async function runFirstBytes(servers: Pair, dir: string, reads: number, problems
   for (const size of TTFB_SIZES) {
     const label = `first byte of a ${size.label} miss`;
     const specs: ObjectSpec[] = [];
-    // One more pair first, read unmeasured: Falcon's first request opens its connection to the upstream.
-    for (let i = 0; i <= reads; i++) {
+    // Pairs before the measured ones, read unmeasured: the first opens Falcon's connection to the upstream, the
+    // rest warm both read paths.
+    const total = WARMUP_MISSES + reads;
+    for (let i = 0; i < total; i++) {
       for (const server of ['falcon', 'upstream'] as const) specs.push({ label: size.label, key: `cold-${size.bytes}-${i}-${server}`, size: size.bytes });
     }
     const seeded = await seedObjects(new URL(servers.upstream.url), dir, specs);
-    const falcon = await withTargets(servers.falcon, seeded, 1);
-    const pairs = { falcon, upstream: servers.upstream };
-    console.error(`${label}: ${reads} distinct keys through Falcon and ${reads} straight from the upstream (order alternates)...`);
+    const pairs = { falcon: await withTargets(servers.falcon, seeded, 1), upstream: await upstreamWithTargets(servers.upstream, seeded) };
+    console.error(`${label}: ${WARMUP_MISSES} unmeasured misses, then ${reads} distinct keys through Falcon and ${reads} straight from the upstream (order alternates)...`);
     const measured: ColdRead[] = [];
-    for (let i = 0; i <= reads; i++) {
+    for (let i = 0; i < total; i++) {
       const objectOf = (server: 'falcon' | 'upstream'): SeededObject => {
         const object = seeded.find((o) => o.path.endsWith(`/cold-${size.bytes}-${i}-${server}`));
         if (object === undefined) throw new Error(`no seeded object for ${server} read ${i}`);
         return object;
       };
       const round = await readBoth(pairs, label, i, { falcon: objectOf('falcon'), upstream: objectOf('upstream') }, problems);
-      if (i > 0) measured.push(...round);
+      if (i >= WARMUP_MISSES) measured.push(...round);
     }
     const ratio = coldRatio(label, 'first byte', measured);
     console.error(`  median ${ratio.falconMedianMs.toFixed(2)} ms through Falcon, ${ratio.upstreamMedianMs.toFixed(2)} ms direct: ${ratio.ratio.toFixed(2)}x`);
@@ -161,8 +177,8 @@ async function runLargeMisses(servers: Pair, dir: string, rounds: number, proble
   let last: SeededObject | undefined;
   for (let round = 1; round <= rounds; round++) {
     const object = await seedLargeObject(new URL(servers.upstream.url), dir, { label: sizeText, key: `cold-large-${round}`, size: COLD_LARGE_BYTES });
-    const falcon = await withTargets(servers.falcon, [object], 1);
-    const measured = await readBoth({ falcon, upstream: servers.upstream }, label, round, { falcon: object, upstream: object }, problems);
+    const pair = { falcon: await withTargets(servers.falcon, [object], 1), upstream: await upstreamWithTargets(servers.upstream, [object]) };
+    const measured = await readBoth(pair, label, round, { falcon: object, upstream: object }, problems);
     for (const r of measured) {
       const cpu = r.falconCpuMs === null ? '' : `, CPU falcon ${r.falconCpuMs.toFixed(0)} ms, upstream ${(r.upstreamCpuMs ?? 0).toFixed(0)} ms`;
       console.error(`  round ${round} ${r.server}: ${r.totalMs.toFixed(0)} ms (${(r.bytes / BYTES_PER_MB / (r.totalMs / 1000)).toFixed(0)} MB/s), first byte ${r.firstByteMs.toFixed(2)} ms${cpu}`);
@@ -192,7 +208,7 @@ export async function benchColdMisses(
   cleanup.add(node.stop);
   const problems: string[] = [];
   try {
-    const servers: Pair = { falcon: { ...node, targets: new Map() }, upstream };
+    const servers: Pair = { falcon: { ...node, targets: new Map() }, upstream: { ...upstream, targets: new Map() } };
     const firstBytes = await runFirstBytes(servers, dir, settings.ttfbReads, problems);
     const large = await runLargeMisses(servers, dir, settings.largeRounds, problems);
     const results: ColdResults = { reads: [...firstBytes.reads, ...large.reads], ratios: [...firstBytes.ratios, ...large.ratios] };

@@ -67,8 +67,13 @@ export interface BenchServer extends ServerProcess {
   targets: RequestTargets;
 }
 
-/** `urlsPerObject` presigned GET URLs per object, signed for `origin` (its Host header) with BENCH_CLIENT_KEY. */
-export async function presignTargets(origin: string, objects: readonly ServedObject[], urlsPerObject: number): Promise<RequestTargets> {
+/** `urlsPerObject` presigned GET URLs per object, signed for `origin` (its Host header) with `key` (BENCH_CLIENT_KEY by default). */
+export async function presignTargets(
+  origin: string,
+  objects: readonly ServedObject[],
+  urlsPerObject: number,
+  key: { accessKeyId: string; secretAccessKey: string } = BENCH_CLIENT_KEY,
+): Promise<RequestTargets> {
   const url = new URL(origin);
   const client = new Client({
     endPoint: url.hostname,
@@ -77,16 +82,16 @@ export async function presignTargets(origin: string, objects: readonly ServedObj
     pathStyle: true,
     // With a region set the client asks no one for the bucket's location: presigning makes no request.
     region: 'us-east-1',
-    accessKey: BENCH_CLIENT_KEY.accessKeyId,
-    secretKey: BENCH_CLIENT_KEY.secretAccessKey,
+    accessKey: key.accessKeyId,
+    secretKey: key.secretAccessKey,
   });
   const targets = new Map<string, TargetCycle>();
   for (const object of objects) {
-    const key = object.path.slice(`/${BENCH_BUCKET}/`.length);
+    const objectKey = object.path.slice(`/${BENCH_BUCKET}/`.length);
     const list: string[] = [];
     for (let i = 0; i < urlsPerObject; i++) {
       // A different expiry per URL makes a different signature.
-      const presigned = new URL(await client.presignedGetObject(BENCH_BUCKET, key, PRESIGN_EXPIRES_SECONDS + i));
+      const presigned = new URL(await client.presignedGetObject(BENCH_BUCKET, objectKey, PRESIGN_EXPIRES_SECONDS + i));
       if (presigned.origin !== url.origin || presigned.pathname !== object.path || !presigned.searchParams.has('X-Amz-Signature')) {
         throw new Error(`presigned URL for ${object.path} on ${origin} is unexpected: ${presigned.href}`);
       }
