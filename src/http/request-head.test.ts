@@ -4,13 +4,14 @@ import { bodyLengthOf, parsePlainRequest } from './request-head.js';
 
 const head = (...lines: string[]): string => lines.join('\r\n');
 
-test('a plain GET or HEAD head is read into method, target, lower-case headers and raw headers', () => {
+test('a plain GET or HEAD head is read into method, target, lower-case headers, raw headers and their lower-case names', () => {
   const request = parsePlainRequest(head('GET /b/k?x-id=GetObject HTTP/1.1', 'Host: h:1', 'X-Amz-Date:  20261202T120000Z \t', 'Connection: Keep-Alive'));
   assert.deepEqual(request, {
     method: 'GET',
     url: '/b/k?x-id=GetObject',
     headers: { host: 'h:1', 'x-amz-date': '20261202T120000Z', connection: 'Keep-Alive' },
     rawHeaders: ['Host', 'h:1', 'X-Amz-Date', '20261202T120000Z', 'Connection', 'Keep-Alive'],
+    lowerCaseNames: ['host', 'x-amz-date', 'connection'],
   });
   assert.equal(parsePlainRequest(head('HEAD /b/k HTTP/1.1', 'host: h'))?.method, 'HEAD');
 });

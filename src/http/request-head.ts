@@ -26,6 +26,8 @@ export interface HeadRequest {
   headers: IncomingHttpHeaders;
   /** Alternating names and values as received. */
   rawHeaders: string[];
+  /** The names of `rawHeaders`, lower-cased. */
+  lowerCaseNames: string[];
 }
 
 /** Headers that make a request something other than a plain keep-alive read with no body. */
@@ -54,6 +56,7 @@ export function parsePlainRequest(head: string): HeadRequest | undefined {
   const url = head.slice(methodEnd + 1, (lineEnd === -1 ? head.length : lineEnd) - ' HTTP/1.1'.length);
   const headers: IncomingHttpHeaders = {};
   const rawHeaders: string[] = [];
+  const lowerCaseNames: string[] = [];
   while (lineEnd !== -1) {
     const start = lineEnd + 2;
     lineEnd = head.indexOf('\r\n', start);
@@ -66,9 +69,10 @@ export function parsePlainRequest(head: string): HeadRequest | undefined {
     if (lower === 'connection' && value.toLowerCase() !== 'keep-alive') return undefined;
     headers[lower] = value;
     rawHeaders.push(name, value);
+    lowerCaseNames.push(lower);
   }
   if (headers.host === undefined) return undefined;
-  return { method, url, headers, rawHeaders };
+  return { method, url, headers, rawHeaders, lowerCaseNames };
 }
 
 /** `text` from `start` to `end`, without the spaces and tabs around it. */

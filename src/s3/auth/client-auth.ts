@@ -5,7 +5,7 @@ import { SigV4Verifier, type VerifiedSignature, type VerifyOptions } from './sig
 export type Access = 'read' | 'write';
 
 /** What authentication reads of a request: node's IncomingMessage, or a head read off the socket. */
-export type AuthenticatedRequest = Pick<IncomingMessage, 'method' | 'url' | 'headers' | 'rawHeaders'>;
+export type AuthenticatedRequest = Pick<IncomingMessage, 'method' | 'url' | 'headers' | 'rawHeaders'> & { lowerCaseNames?: readonly string[] };
 
 export interface ClientAuthOptions {
   /** Verifies signatures; its keys also say what each key may do. */
@@ -55,5 +55,5 @@ export class ClientAuth {
 }
 
 function toVerify(req: AuthenticatedRequest) {
-  return { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, rawHeaders: req.rawHeaders };
+  return { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, rawHeaders: req.rawHeaders, lowerCaseNames: req.lowerCaseNames };
 }

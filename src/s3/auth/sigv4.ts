@@ -35,6 +35,8 @@ export interface RequestToVerify {
   headers: IncomingHttpHeaders;
   /** Alternating names and values, as node gives them, so repeated headers keep their order. */
   rawHeaders: readonly string[];
+  /** The names of `rawHeaders` lower-cased, when whoever read the request made them already. */
+  lowerCaseNames?: readonly string[];
 }
 
 export interface SigV4VerifierOptions {
@@ -56,7 +58,17 @@ export interface VerifyOptions {
 const SIGNATURE_PARAMS = /[?&](X-Amz-Signature|X-Amz-Credential|X-Amz-Algorithm|AWSAccessKeyId|Signature)=/i;
 const SIGV4_QUERY = /[?&]X-Amz-(Signature|Credential|Algorithm)=/i;
 /** A SigV4 signature as computed: 32 bytes in lowercase hex. */
-const SIGNATURE_HEX = /^[0-9a-f]{64}$/;
+const SIGNATURE_HEX_LENGTH = 64;
+
+/** 64 lowercase hex digits: the only form a SigV4 signature is written in. */
+function isSignatureHex(text: string): boolean {
+  if (text.length !== SIGNATURE_HEX_LENGTH) return false;
+  for (let i = 0; i < SIGNATURE_HEX_LENGTH; i++) {
+    const code = text.charCodeAt(i);
+    if (!((code >= 48 && code <= 57) || (code >= 97 && code <= 102))) return false;
+  }
+  return true;
+}
 
 interface ParsedCredential {
   accessKeyId: string;
@@ -74,6 +86,10 @@ export class SigV4Verifier {
   /** Split once per distinct list: a client sends the same few lists again and again. */
   private readonly signedHeaderLists = new BoundedMemo<string, readonly string[]>(MAX_MEMO_ENTRIES);
   private readonly signingKeys = new BoundedMemo<string, { key: Buffer; mac: HmacSha256 }>(MAX_SIGNING_KEYS);
+  /** The signing key of a parsed (and remembered) credential, found without building the memo's key. */
+  private readonly keysOfCredentials = new WeakMap<ParsedCredential, { secret: string; key: Buffer; mac: HmacSha256 }>();
+  /** Authorization headers up to their last field: a client signs all its requests of a day with the same few. */
+  private readonly authorizationHeads = new BoundedMemo<string, AuthorizationFields>(MAX_MEMO_ENTRIES);
   /** Every request signed in the same second carries the same x-amz-date. */
   private readonly amzDates = new BoundedMemo<string, number | undefined>(MAX_MEMO_ENTRIES);
   /**
@@ -104,7 +120,7 @@ export class SigV4Verifier {
     const known = key === undefined ? undefined : this.verified.get(key);
     if (known !== undefined) {
       // The memo covers the signed headers' values, not the headers that came along unsigned.
-      requireSignedAmzHeaders(request.rawHeaders, known.signedHeaders);
+      requireSignedAmzHeaders(namesOf(request), known.signedHeaders);
       known.recheckTime();
       return known.result;
     }
@@ -122,7 +138,7 @@ export class SigV4Verifier {
       if (/^AWS /.test(authorization)) throw unsupportedMechanism();
       throw new S3Error('InvalidArgument', { message: 'Unsupported Authorization Type' });
     }
-    const { credentialText, signedHeadersText, signature } = authorizationFields(authorization);
+    const { credentialText, signedHeadersText, signature } = this.authorizationFieldsOf(authorization);
     if (!credentialText || !signedHeadersText || !signature) {
       throw malformed('the Credential, SignedHeaders and Signature components are required.');
     }
@@ -143,13 +159,14 @@ export class SigV4Verifier {
       throw new S3Error('MissingSecurityHeader', { message: 'Your request is missing a required header: x-amz-content-sha256.', details: { MissingHeaderName: 'x-amz-content-sha256' } });
     }
     const payloadHash = payloadHashHeader ?? EMPTY_SHA256;
-    if (!PAYLOAD_HASHES.test(payloadHash)) {
+    if (payloadHash !== EMPTY_SHA256 && !PAYLOAD_HASHES.test(payloadHash)) {
       throw new S3Error('InvalidArgument', { message: 'x-amz-content-sha256 must be UNSIGNED-PAYLOAD, a STREAMING-* value, or a valid sha256 value.' });
     }
     const signedHeaders = this.signedHeaderLists.get(signedHeadersText, parseHeaderSignedHeaders);
-    requireSignedAmzHeaders(request.rawHeaders, signedHeaders);
+    const names = namesOf(request);
+    requireSignedAmzHeaders(names, signedHeaders);
     const [path, query] = splitTarget(request.url);
-    const result = this.check(request, credential, secret, amzDate, signedHeaders, signature, path, queryPairs(query), undefined, payloadHash);
+    const result = this.check(request, names, credential, secret, amzDate, signedHeaders, signature, path, queryPairs(query), undefined, payloadHash);
     // Without the header nothing about the body was signed: it is as unsigned as UNSIGNED-PAYLOAD.
     if (payloadHashHeader === undefined) result.payloadHash = 'UNSIGNED-PAYLOAD';
     return result;
@@ -183,9 +200,26 @@ export class SigV4Verifier {
     recheckTime();
     const payloadHash = params.get('X-Amz-Content-Sha256') ?? 'UNSIGNED-PAYLOAD';
     const signedHeaders = signedHeaderList(signedHeadersText, (m) => queryError(m));
-    requireSignedAmzHeaders(request.rawHeaders, signedHeaders);
-    const result = this.check(request, credential, secret, amzDate, signedHeaders, signature, path, pairs, 'X-Amz-Signature', payloadHash);
+    const names = namesOf(request);
+    requireSignedAmzHeaders(names, signedHeaders);
+    const result = this.check(request, names, credential, secret, amzDate, signedHeaders, signature, path, pairs, 'X-Amz-Signature', payloadHash);
     return [result, signedHeaders, recheckTime];
+  }
+
+  /**
+   * authorizationFields, with everything before the last field (the credential and the signed headers, the
+   * same for every request of a client's day) read once per distinct text.
+   */
+  private authorizationFieldsOf(authorization: string): AuthorizationFields {
+    const lastComma = authorization.lastIndexOf(',');
+    if (lastComma === -1) return authorizationFields(authorization);
+    const head = this.authorizationHeads.get(authorization.slice(0, lastComma), authorizationFields);
+    const last = readAuthorizationFields(authorization, lastComma + 1, {});
+    return {
+      credentialText: last.credentialText ?? head.credentialText,
+      signedHeadersText: last.signedHeadersText ?? head.signedHeadersText,
+      signature: last.signature ?? head.signature,
+    };
   }
 
   private checkRegion(region: string, fail: (message: string, details: Record<string, string>) => S3Error): void {
@@ -209,6 +243,8 @@ export class SigV4Verifier {
   /** Compares the signature with the one computed over each plausible canonical URI and query, in constant time. */
   private check(
     request: RequestToVerify,
+    /** The request's header names, lower-cased, in the order of its raw headers. */
+    names: readonly string[],
     credential: ParsedCredential,
     secret: string,
     amzDate: string,
@@ -220,12 +256,12 @@ export class SigV4Verifier {
     payloadHash: string,
   ): VerifiedSignature {
     // Everything but the target is the same for every candidate, so it is built once.
-    const tail = `\n${canonicalHeaders(request.rawHeaders, signedHeaders)}\n${signedHeaders.join(';')}\n${payloadHash}`;
+    const tail = `\n${canonicalHeaderLines(request.rawHeaders, names, signedHeaders)}\n${signedHeaders.join(';')}\n${payloadHash}`;
     const method = request.method.toUpperCase();
     const signToPrefix = `${ALGORITHM}\n${amzDate}\n${credential.scope}\n`;
     const { key: signingKey, mac } = this.signingKey(secret, credential);
     // Only lowercase hex can equal the computed signature; anything else is compared, and fails, in full.
-    const given = SIGNATURE_HEX.test(signature) ? givenSignature(signature) : undefined;
+    const given = isSignatureHex(signature) ? givenSignature(signature) : undefined;
     let first: { canonicalRequest: string; stringToSign: string } | undefined;
     for (const [uri, query] of canonicalTargets(rawPath, queryParts, excludeParam)) {
       const canonicalRequest = `${method}\n${uri}\n${query}${tail}`;
@@ -262,10 +298,14 @@ export class SigV4Verifier {
   }
 
   private signingKey(secret: string, credential: ParsedCredential): { key: Buffer; mac: HmacSha256 } {
-    return this.signingKeys.get(`${secret}\u0000${credential.scope}`, () => {
+    const known = this.keysOfCredentials.get(credential);
+    if (known !== undefined && known.secret === secret) return known;
+    const derived = this.signingKeys.get(`${secret}\u0000${credential.scope}`, () => {
       const key = deriveSigningKey(secret, credential.date, credential.region, credential.service);
       return { key, mac: new HmacSha256(key) };
     });
+    this.keysOfCredentials.set(credential, { secret, ...derived });
+    return derived;
   }
 }
 
@@ -330,9 +370,19 @@ function signedHeaderList(text: string, fail: (message: string) => S3Error): str
  * The Credential, SignedHeaders and Signature components of an Authorization header, read in one pass. As
  * before, a component named twice counts by its last value and unknown components are ignored.
  */
-function authorizationFields(authorization: string): { credentialText?: string; signedHeadersText?: string; signature?: string } {
-  const fields: { credentialText?: string; signedHeadersText?: string; signature?: string } = {};
-  let start = ALGORITHM.length + 1;
+interface AuthorizationFields {
+  credentialText?: string;
+  signedHeadersText?: string;
+  signature?: string;
+}
+
+function authorizationFields(authorization: string): AuthorizationFields {
+  return readAuthorizationFields(authorization, ALGORITHM.length + 1, {});
+}
+
+/** The comma-separated `name=value` fields of `authorization` from `start` on, into `fields` (a later field wins). */
+function readAuthorizationFields(authorization: string, from: number, fields: AuthorizationFields): AuthorizationFields {
+  let start = from;
   while (start <= authorization.length) {
     let end = authorization.indexOf(',', start);
     if (end === -1) end = authorization.length;
@@ -374,10 +424,9 @@ function unsupportedMechanism(): S3Error {
  * S3 refuses a request with x-amz-* headers its signature does not cover (an unsigned x-amz-acl or
  * x-amz-meta-* would otherwise be forwarded, re-signed, as if the client had asked for it).
  */
-function requireSignedAmzHeaders(rawHeaders: readonly string[], signedHeaders: readonly string[]): void {
+function requireSignedAmzHeaders(names: readonly string[], signedHeaders: readonly string[]): void {
   let unsigned: Set<string> | undefined;
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    const name = (rawHeaders[i] as string).toLowerCase();
+  for (const name of names) {
     if (!name.startsWith('x-amz-') || signedHeaders.includes(name)) continue;
     unsigned ??= new Set();
     unsigned.add(name);
@@ -486,10 +535,24 @@ export function canonicalUris(rawPath: string): string[] {
   return strict === rawPath ? [rawPath] : [rawPath, strict];
 }
 
-/** Signed headers as `name:value\n` lines, repeated values joined by ',', spaces folded. */
-export function canonicalHeaders(rawHeaders: readonly string[], signedHeaders: readonly string[]): string {
+function namesOf(request: RequestToVerify): readonly string[] {
+  return request.lowerCaseNames ?? lowerCaseNames(request.rawHeaders);
+}
+
+/** The names of alternating raw header names and values, lower-cased. */
+function lowerCaseNames(rawHeaders: readonly string[]): string[] {
   const names: string[] = [];
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) names.push((rawHeaders[i] as string).toLowerCase());
+  return names;
+}
+
+/** Signed headers as `name:value\n` lines, repeated values joined by ',', spaces folded. */
+export function canonicalHeaders(rawHeaders: readonly string[], signedHeaders: readonly string[]): string {
+  return canonicalHeaderLines(rawHeaders, lowerCaseNames(rawHeaders), signedHeaders);
+}
+
+/** canonicalHeaders with the raw names already lower-cased (`names`). */
+function canonicalHeaderLines(rawHeaders: readonly string[], names: readonly string[], signedHeaders: readonly string[]): string {
   let text = '';
   for (const name of signedHeaders) {
     text += `${name}:`;
