@@ -107,10 +107,8 @@ export function queryPairs(rawQuery: string): Array<[string, string]> {
   return pairs;
 }
 
-const ENCODED = /[%+]/;
-
 function decodeQueryComponent(raw: string): string {
-  if (!ENCODED.test(raw)) return raw;
+  if (raw.indexOf('%') === -1 && raw.indexOf('+') === -1) return raw;
   try {
     return decodeURIComponent(raw.replaceAll('+', ' '));
   } catch {
@@ -187,7 +185,7 @@ export function isCacheableRead(request: S3Request, headers: IncomingHttpHeaders
   if (request.method !== 'GET' && request.method !== 'HEAD') return false;
   if (request.bucket === undefined || request.key === undefined) return false;
   for (const [name] of request.query) {
-    if (!CACHEABLE_QUERY.test(name) && !isPresignParam(name)) return false;
+    if (!isPresignParam(name) && !CACHEABLE_QUERY.test(name)) return false;
   }
   if (headers['x-amz-server-side-encryption-customer-algorithm'] !== undefined) return false;
   return true;
