@@ -8,13 +8,13 @@ import { BENCH_CLIENT_KEY } from './shared.js';
  * signed `amz-sdk-invocation-id`, so no two requests share a signature. The whole pool is signed before any
  * load, so the client's signing is not measured.
  */
-export function headerSignedPool(origin: string, path: string, count: number): LoadRequest[] {
+export function headerSignedPool(origin: string, path: string, count: number, key: { accessKeyId: string; secretAccessKey: string } = BENCH_CLIENT_KEY): LoadRequest[] {
   const host = new URL(origin).host;
   const pool: LoadRequest[] = [];
   for (let i = 0; i < count; i++) {
     const signed = aws4.sign(
       { host, path, method: 'GET', service: 's3', region: 'us-east-1', headers: { 'amz-sdk-invocation-id': randomUUID() } },
-      BENCH_CLIENT_KEY,
+      key,
     );
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(signed.headers ?? {})) {

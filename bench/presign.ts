@@ -70,7 +70,7 @@ export interface BenchServer extends ServerProcess {
 /** `urlsPerObject` presigned GET URLs per object, signed for `origin` (its Host header) with `key` (BENCH_CLIENT_KEY by default). */
 export async function presignTargets(
   origin: string,
-  objects: readonly ServedObject[],
+  objects: ReadonlyArray<Pick<ServedObject, 'path'>>,
   urlsPerObject: number,
   key: { accessKeyId: string; secretAccessKey: string } = BENCH_CLIENT_KEY,
 ): Promise<RequestTargets> {
