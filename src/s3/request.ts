@@ -15,19 +15,10 @@ export interface S3Request {
   resource: string;
 }
 
-/** Query parameters of a presigned URL: they authenticate the client and are never forwarded. */
-const PRESIGN_PARAMS = new Set([
-  'x-amz-algorithm',
-  'x-amz-credential',
-  'x-amz-date',
-  'x-amz-expires',
-  'x-amz-signedheaders',
-  'x-amz-signature',
-  'x-amz-security-token',
-  'x-amz-content-sha256',
-]);
-
-/** The same names as presigners spell them, looked up before any lower-casing. */
+/**
+ * Query parameters of a presigned URL, as presigners spell them: they authenticate the client and are never
+ * forwarded. Names are matched as sent first, then lower-cased.
+ */
 const PRESIGN_PARAMS_AS_SENT = new Set([
   'X-Amz-Algorithm',
   'X-Amz-Credential',
@@ -38,6 +29,7 @@ const PRESIGN_PARAMS_AS_SENT = new Set([
   'X-Amz-Security-Token',
   'X-Amz-Content-Sha256',
 ]);
+const PRESIGN_PARAMS = new Set([...PRESIGN_PARAMS_AS_SENT].map((name) => name.toLowerCase()));
 
 export function isPresignParam(name: string): boolean {
   return PRESIGN_PARAMS_AS_SENT.has(name) || PRESIGN_PARAMS.has(name.toLowerCase());
@@ -89,7 +81,7 @@ class ParsedRequest implements S3Request {
 }
 
 /** The query's pairs decoded as URLSearchParams decodes them ('+' is a space), in the order received. */
-export function queryPairs(rawQuery: string): Array<[string, string]> {
+function queryPairs(rawQuery: string): Array<[string, string]> {
   const pairs: Array<[string, string]> = [];
   if (rawQuery === '') return pairs;
   let start = 0;
