@@ -214,7 +214,7 @@ export class SigV4Verifier {
     const lastComma = authorization.lastIndexOf(',');
     if (lastComma === -1) return authorizationFields(authorization);
     const head = this.authorizationHeads.get(authorization.slice(0, lastComma), authorizationFields);
-    const last = readAuthorizationFields(authorization, lastComma + 1, {});
+    const last = readAuthorizationFields(authorization, lastComma + 1);
     return {
       credentialText: last.credentialText ?? head.credentialText,
       signedHeadersText: last.signedHeadersText ?? head.signedHeadersText,
@@ -377,11 +377,12 @@ interface AuthorizationFields {
 }
 
 function authorizationFields(authorization: string): AuthorizationFields {
-  return readAuthorizationFields(authorization, ALGORITHM.length + 1, {});
+  return readAuthorizationFields(authorization, ALGORITHM.length + 1);
 }
 
-/** The comma-separated `name=value` fields of `authorization` from `start` on, into `fields` (a later field wins). */
-function readAuthorizationFields(authorization: string, from: number, fields: AuthorizationFields): AuthorizationFields {
+/** The comma-separated `name=value` fields of `authorization` from `from` on (a later field wins). */
+function readAuthorizationFields(authorization: string, from: number): AuthorizationFields {
+  const fields: AuthorizationFields = {};
   let start = from;
   while (start <= authorization.length) {
     let end = authorization.indexOf(',', start);
