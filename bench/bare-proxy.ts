@@ -1,33 +1,46 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Agent } from 'undici';
+import { pipeline } from 'node:stream/promises';
+import { Agent, type Dispatcher } from 'undici';
 import { announceReady } from './shared.js';
 
 /**
  * The least a node that answers from another one's memory can do: node:http in front, each request sent on to
  * `origin` over an undici keep-alive pool, the answer read whole and sent on with its headers. No signature
- * checked, no MAC, nothing cached: the floor under a read through an owner, measured beside it.
+ * checked, no MAC, nothing cached: the floor under a read through an owner, measured beside it. With `--stream`
+ * the answer's body is sent on as it arrives: the floor under a miss, a second hop in front of the upstream.
  */
 
-const [origin] = process.argv.slice(2);
-if (origin === undefined) throw new Error('usage: bare-proxy.ts <origin>');
+const [origin, mode] = process.argv.slice(2);
+if (origin === undefined || (mode !== undefined && mode !== '--stream')) throw new Error('usage: bare-proxy.ts <origin> [--stream]');
 
 const agent = new Agent({ keepAliveTimeout: 30_000, connections: 64 });
 const RELAYED = ['content-type', 'etag', 'content-length'] as const;
 
+function relayedHeaders(answer: Dispatcher.ResponseData): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const name of RELAYED) {
+    const value = answer.headers[name];
+    if (typeof value === 'string') headers[name] = value;
+  }
+  return headers;
+}
+
 async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
   try {
     const answer = await agent.request({ origin, path: req.url ?? '/', method: 'GET' });
-    const body = Buffer.from(await answer.body.arrayBuffer());
-    const headers: Record<string, string> = {};
-    for (const name of RELAYED) {
-      const value = answer.headers[name];
-      if (typeof value === 'string') headers[name] = value;
+    if (mode === '--stream') {
+      res.writeHead(answer.statusCode, relayedHeaders(answer));
+      // A failure midway cuts the response: the client sees fewer bytes than the Content-Length.
+      pipeline(answer.body, res).catch(() => res.destroy());
+      return;
     }
-    res.writeHead(answer.statusCode, headers);
+    const body = Buffer.from(await answer.body.arrayBuffer());
+    res.writeHead(answer.statusCode, relayedHeaders(answer));
     res.end(body);
   } catch {
-    res.writeHead(502).end();
+    if (res.headersSent) res.destroy();
+    else res.writeHead(502).end();
   }
 }
 

@@ -1,4 +1,4 @@
-import type { ServerProcess } from './child-server.js';
+import { type ServerProcess, spawnServer } from './child-server.js';
 import type { Cleanup } from './cleanup.js';
 import { spawnFalcon } from './falcon-build.js';
 import { type ReadResponse, readObject } from './full-read.js';
@@ -16,9 +16,12 @@ import { BYTES_PER_MB, median, table } from './report.js';
  *
  * Both reads are presigned GETs on a fresh connection, the direct one signed with the upstream's own key: a client
  * reading the upstream itself authenticates too, and the upstream's checking of a signature is part of what a
- * read costs there. Before the measured reads of small objects, WARMUP_MISSES misses of other keys are read
- * unmeasured from both, so that Falcon's read path is measured as a running gateway runs it, compiled by the JIT,
- * not as it runs the first few times in a fresh process.
+ * read costs there. The same direct request is also read through a bare proxy (bench/bare-proxy.ts --stream:
+ * node:http and undici, nothing checked or cached), the floor under any second hop in front of the upstream.
+ *
+ * Before anything is measured, `warmupMisses` misses of other small keys are read unmeasured from all three, so
+ * that Falcon's read path is measured as a running gateway runs it: V8 compiles a function with its optimizing
+ * compiler only after it ran some thousands of times, and a miss runs most of its functions once.
  */
 
 /** Falcon may be at most this much slower than the upstream itself. */
@@ -28,22 +31,30 @@ const TTFB_SIZES = [
   { label: '1 MiB', bytes: MIB },
 ] as const;
 export const COLD_LARGE_BYTES = 256 * MIB;
-/** Unmeasured misses of distinct keys, per size and server, before the measured ones. */
-const WARMUP_MISSES = 30;
+const WARMUP_SIZE = TTFB_SIZES[0];
+/** Objects seeded at once: the seeding client's connection pool, so that nothing queues behind it. */
+const SEED_BATCH = 50;
+/** Unmeasured misses of distinct keys of each size, per server, just before its measured ones. */
+const WARMUP_MISSES_PER_SIZE = 30;
 
 export interface ColdSettings {
   /** Distinct keys read per size and per server for the time to first byte. */
   ttfbReads: number;
   /** Rounds of the large cold read, each of a freshly seeded object. */
   largeRounds: number;
+  /** Unmeasured misses of small distinct keys per server before anything is measured. */
+  warmupMisses: number;
 }
+
+type ColdServer = 'falcon' | 'upstream' | 'proxy';
+const COLD_SERVERS: readonly ColdServer[] = ['falcon', 'upstream', 'proxy'];
 
 export interface ColdRead {
   case: string;
-  server: 'falcon' | 'upstream';
+  server: ColdServer;
   round: number;
-  /** Which of the two was read first in this round. */
-  first: 'falcon' | 'upstream';
+  /** Which of the three was read first in this round. */
+  first: ColdServer;
   firstByteMs: number;
   totalMs: number;
   bytes: number;
@@ -59,8 +70,13 @@ export interface ColdRatio {
   measure: 'first byte' | 'total';
   falconMedianMs: number;
   upstreamMedianMs: number;
+  proxyMedianMs: number;
   /** Falcon's median over the upstream's: at most `target` is met. */
   ratio: number;
+  /** The bare proxy's median over the upstream's: what a second hop alone costs. */
+  proxyRatio: number;
+  /** Falcon's median over the bare proxy's. */
+  falconOverProxy: number;
   target: number;
   met: boolean;
 }
@@ -75,10 +91,12 @@ export interface ColdOutput {
   problems: string[];
 }
 
-interface Pair {
+interface Servers {
   falcon: BenchServer;
   /** The upstream with its own presigned URLs for the objects read from it. */
   upstream: BenchServer;
+  /** The bare proxy, read with the upstream's presigned URLs. */
+  proxy: BenchServer;
 }
 
 /** The upstream with a GET of each object presigned with the upstream's own key, as a client of it would send. */
@@ -90,8 +108,14 @@ function spent(before: number | undefined, after: number | undefined): number | 
   return before === undefined || after === undefined ? null : after - before;
 }
 
-async function timedColdRead(servers: Pair, server: 'falcon' | 'upstream', object: SeededObject): Promise<{ response: ReadResponse; falconCpuMs: number | null; upstreamCpuMs: number | null }> {
-  const origin = server === 'falcon' ? servers.falcon.url : servers.upstream.url;
+/** Falcon, the upstream and the bare proxy, with presigned GETs of `objects`: Falcon's own, and the upstream's for the other two. */
+async function serversWithTargets(servers: Servers, objects: readonly SeededObject[]): Promise<Servers> {
+  const upstream = await upstreamWithTargets(servers.upstream, objects);
+  return { falcon: await withTargets(servers.falcon, objects, 1), upstream, proxy: { ...servers.proxy, targets: upstream.targets } };
+}
+
+async function timedColdRead(servers: Servers, server: ColdServer, object: SeededObject): Promise<{ response: ReadResponse; falconCpuMs: number | null; upstreamCpuMs: number | null }> {
+  const origin = servers[server].url;
   const target = requestTarget(servers[server], object);
   const [falconBefore, upstreamBefore] = await Promise.all([processCpuMs(servers.falcon.pid), processCpuMs(servers.upstream.pid)]);
   const response = await readObject(origin, target);
@@ -99,8 +123,14 @@ async function timedColdRead(servers: Pair, server: 'falcon' | 'upstream', objec
   return { response, falconCpuMs: spent(falconBefore, falconAfter), upstreamCpuMs: spent(upstreamBefore, upstreamAfter) };
 }
 
-async function readBoth(servers: Pair, label: string, round: number, objects: Record<'falcon' | 'upstream', SeededObject>, problems: string[]): Promise<ColdRead[]> {
-  const order: Array<'falcon' | 'upstream'> = round % 2 === 1 ? ['falcon', 'upstream'] : ['upstream', 'falcon'];
+/** The three servers in an order that rotates with the round. */
+function orderOf(round: number): ColdServer[] {
+  const shift = round % COLD_SERVERS.length;
+  return [...COLD_SERVERS.slice(shift), ...COLD_SERVERS.slice(0, shift)];
+}
+
+async function readEach(servers: Servers, label: string, round: number, objects: Record<ColdServer, SeededObject>, problems: string[]): Promise<ColdRead[]> {
+  const order = orderOf(round);
   const reads: ColdRead[] = [];
   for (const server of order) {
     const object = objects[server];
@@ -128,40 +158,77 @@ async function readBoth(servers: Pair, label: string, round: number, objects: Re
 
 function coldRatio(label: string, measure: ColdRatio['measure'], reads: readonly ColdRead[]): ColdRatio {
   const pick = (r: ColdRead): number => (measure === 'first byte' ? r.firstByteMs : r.totalMs);
-  const falconMedianMs = median(reads.filter((r) => r.server === 'falcon').map(pick));
-  const upstreamMedianMs = median(reads.filter((r) => r.server === 'upstream').map(pick));
-  const ratio = upstreamMedianMs === 0 ? 0 : falconMedianMs / upstreamMedianMs;
-  return { case: label, measure, falconMedianMs, upstreamMedianMs, ratio, target: COLD_TARGET, met: ratio > 0 && ratio <= COLD_TARGET };
+  const medianOf = (server: ColdServer): number => median(reads.filter((r) => r.server === server).map(pick));
+  const [falconMedianMs, upstreamMedianMs, proxyMedianMs] = [medianOf('falcon'), medianOf('upstream'), medianOf('proxy')];
+  const over = (a: number, b: number): number => (b === 0 ? 0 : a / b);
+  const ratio = over(falconMedianMs, upstreamMedianMs);
+  return {
+    case: label,
+    measure,
+    falconMedianMs,
+    upstreamMedianMs,
+    proxyMedianMs,
+    ratio,
+    proxyRatio: over(proxyMedianMs, upstreamMedianMs),
+    falconOverProxy: over(falconMedianMs, proxyMedianMs),
+    target: COLD_TARGET,
+    met: ratio > 0 && ratio <= COLD_TARGET,
+  };
+}
+
+/** Distinct small keys, each read once from every server, nothing measured: the read paths as a running server runs them. */
+async function warmUp(servers: Servers, dir: string, misses: number, problems: string[]): Promise<void> {
+  if (misses === 0) return;
+  console.error(`warming up: ${misses} misses of distinct ${WARMUP_SIZE.label} keys through Falcon, the upstream and the bare proxy, unmeasured...`);
+  const specs: ObjectSpec[] = [];
+  for (let i = 0; i < misses; i++) {
+    for (const server of COLD_SERVERS) specs.push({ label: 'warm-up', key: `cold-warmup-${i}-${server}`, size: WARMUP_SIZE.bytes });
+  }
+  const seeded: SeededObject[] = [];
+  for (let i = 0; i < specs.length; i += SEED_BATCH) seeded.push(...(await seedObjects(new URL(servers.upstream.url), dir, specs.slice(i, i + SEED_BATCH))));
+  const withTargets = await serversWithTargets(servers, seeded);
+  for (let i = 0; i < misses; i++) {
+    const objects = objectsOfRound(seeded, `cold-warmup-${i}`);
+    await readEach(withTargets, 'warm-up', i, objects, problems);
+  }
+}
+
+/** The object seeded for each server under `<prefix>-<server>`. */
+function objectsOfRound(seeded: readonly SeededObject[], prefix: string): Record<ColdServer, SeededObject> {
+  const objectOf = (server: ColdServer): SeededObject => {
+    const object = seeded.find((o) => o.path.endsWith(`/${prefix}-${server}`));
+    if (object === undefined) throw new Error(`no seeded object ${prefix}-${server}`);
+    return object;
+  };
+  return { falcon: objectOf('falcon'), upstream: objectOf('upstream'), proxy: objectOf('proxy') };
 }
 
 /** `reads` distinct keys per server of each small size, every one read once: the time to first byte of a miss. */
-async function runFirstBytes(servers: Pair, dir: string, reads: number, problems: string[]): Promise<{ reads: ColdRead[]; ratios: ColdRatio[] }> {
+async function runFirstBytes(servers: Servers, dir: string, reads: number, problems: string[]): Promise<{ reads: ColdRead[]; ratios: ColdRatio[] }> {
   const all: ColdRead[] = [];
   const ratios: ColdRatio[] = [];
   for (const size of TTFB_SIZES) {
     const label = `first byte of a ${size.label} miss`;
     const specs: ObjectSpec[] = [];
-    // Pairs before the measured ones, read unmeasured: the first opens Falcon's connection to the upstream, the
-    // rest warm both read paths.
-    const total = WARMUP_MISSES + reads;
+    // A few unmeasured misses of this size first, for what differs between sizes (more chunks, a larger fill).
+    const total = WARMUP_MISSES_PER_SIZE + reads;
     for (let i = 0; i < total; i++) {
-      for (const server of ['falcon', 'upstream'] as const) specs.push({ label: size.label, key: `cold-${size.bytes}-${i}-${server}`, size: size.bytes });
+      for (const server of COLD_SERVERS) specs.push({ label: size.label, key: `cold-${size.bytes}-${i}-${server}`, size: size.bytes });
     }
     const seeded = await seedObjects(new URL(servers.upstream.url), dir, specs);
-    const pairs = { falcon: await withTargets(servers.falcon, seeded, 1), upstream: await upstreamWithTargets(servers.upstream, seeded) };
-    console.error(`${label}: ${WARMUP_MISSES} unmeasured misses, then ${reads} distinct keys through Falcon and ${reads} straight from the upstream (order alternates)...`);
+    const targeted = await serversWithTargets(servers, seeded);
+    console.error(
+      `${label}: ${WARMUP_MISSES_PER_SIZE} unmeasured misses, then ${reads} distinct keys through Falcon, ${reads} straight from the upstream and ${reads} through the bare proxy (order rotates)...`,
+    );
     const measured: ColdRead[] = [];
     for (let i = 0; i < total; i++) {
-      const objectOf = (server: 'falcon' | 'upstream'): SeededObject => {
-        const object = seeded.find((o) => o.path.endsWith(`/cold-${size.bytes}-${i}-${server}`));
-        if (object === undefined) throw new Error(`no seeded object for ${server} read ${i}`);
-        return object;
-      };
-      const round = await readBoth(pairs, label, i, { falcon: objectOf('falcon'), upstream: objectOf('upstream') }, problems);
-      if (i >= WARMUP_MISSES) measured.push(...round);
+      const round = await readEach(targeted, label, i, objectsOfRound(seeded, `cold-${size.bytes}-${i}`), problems);
+      if (i >= WARMUP_MISSES_PER_SIZE) measured.push(...round);
     }
     const ratio = coldRatio(label, 'first byte', measured);
-    console.error(`  median ${ratio.falconMedianMs.toFixed(2)} ms through Falcon, ${ratio.upstreamMedianMs.toFixed(2)} ms direct: ${ratio.ratio.toFixed(2)}x`);
+    console.error(
+      `  median ${ratio.falconMedianMs.toFixed(2)} ms through Falcon, ${ratio.upstreamMedianMs.toFixed(2)} ms direct, ${ratio.proxyMedianMs.toFixed(2)} ms through the bare proxy: ${ratio.ratio.toFixed(2)}x direct, ${ratio.falconOverProxy.toFixed(2)}x the proxy`,
+    );
     all.push(...measured);
     ratios.push(ratio);
   }
@@ -169,16 +236,16 @@ async function runFirstBytes(servers: Pair, dir: string, reads: number, problems
 }
 
 /** A freshly seeded large object per round, read whole once through Falcon and once from the upstream. */
-async function runLargeMisses(servers: Pair, dir: string, rounds: number, problems: string[]): Promise<{ reads: ColdRead[]; ratios: ColdRatio[] }> {
+async function runLargeMisses(servers: Servers, dir: string, rounds: number, problems: string[]): Promise<{ reads: ColdRead[]; ratios: ColdRatio[] }> {
   const sizeText = sizeLabel(COLD_LARGE_BYTES);
   const label = `whole ${sizeText} miss`;
-  console.error(`${label}: ${rounds} rounds, each of a fresh object read once through Falcon and once from the upstream (order alternates)...`);
+  console.error(`${label}: ${rounds} rounds, each of a fresh object read once through Falcon, from the upstream and through the bare proxy (order rotates)...`);
   const reads: ColdRead[] = [];
   let last: SeededObject | undefined;
   for (let round = 1; round <= rounds; round++) {
     const object = await seedLargeObject(new URL(servers.upstream.url), dir, { label: sizeText, key: `cold-large-${round}`, size: COLD_LARGE_BYTES });
-    const pair = { falcon: await withTargets(servers.falcon, [object], 1), upstream: await upstreamWithTargets(servers.upstream, [object]) };
-    const measured = await readBoth(pair, label, round, { falcon: object, upstream: object }, problems);
+    const targeted = await serversWithTargets(servers, [object]);
+    const measured = await readEach(targeted, label, round, { falcon: object, upstream: object, proxy: object }, problems);
     for (const r of measured) {
       const cpu = r.falconCpuMs === null ? '' : `, CPU falcon ${r.falconCpuMs.toFixed(0)} ms, upstream ${(r.upstreamCpuMs ?? 0).toFixed(0)} ms`;
       console.error(`  round ${round} ${r.server}: ${r.totalMs.toFixed(0)} ms (${(r.bytes / BYTES_PER_MB / (r.totalMs / 1000)).toFixed(0)} MB/s), first byte ${r.firstByteMs.toFixed(2)} ms${cpu}`);
@@ -206,28 +273,33 @@ export async function benchColdMisses(
   console.error(`starting a fresh Falcon for the cold misses (${falconFlags.join(' ')})...`);
   const node = await spawnFalcon('falcon (cold)', [upstream.url, ...falconFlags]);
   cleanup.add(node.stop);
+  const proxy = await spawnServer('bare proxy', './bare-proxy.ts', [upstream.url, '--stream']);
+  cleanup.add(proxy.stop);
   const problems: string[] = [];
   try {
-    const servers: Pair = { falcon: { ...node, targets: new Map() }, upstream: { ...upstream, targets: new Map() } };
+    const servers: Servers = { falcon: { ...node, targets: new Map() }, upstream: { ...upstream, targets: new Map() }, proxy: { ...proxy, targets: new Map() } };
+    await warmUp(servers, dir, settings.warmupMisses, problems);
     const firstBytes = await runFirstBytes(servers, dir, settings.ttfbReads, problems);
     const large = await runLargeMisses(servers, dir, settings.largeRounds, problems);
     const results: ColdResults = { reads: [...firstBytes.reads, ...large.reads], ratios: [...firstBytes.ratios, ...large.ratios] };
     return { results, problems };
   } finally {
-    await node.stop();
+    await Promise.all([node.stop(), proxy.stop()]);
   }
 }
 
 export function coldRatioTable(ratios: readonly ColdRatio[]): string {
   return table(
-    ['case', 'measure', 'median ms falcon / upstream', 'falcon/upstream', 'target', 'met'],
+    ['case', 'measure', 'median ms falcon / upstream / proxy', 'falcon/upstream', 'target', 'met', 'proxy/upstream', 'falcon/proxy'],
     ratios.map((r) => [
       r.case,
       r.measure,
-      `${r.falconMedianMs.toFixed(2)} / ${r.upstreamMedianMs.toFixed(2)}`,
+      `${r.falconMedianMs.toFixed(2)} / ${r.upstreamMedianMs.toFixed(2)} / ${r.proxyMedianMs.toFixed(2)}`,
       `${r.ratio.toFixed(2)}x`,
       `<= ${r.target.toFixed(1)}x`,
       r.met ? 'yes' : 'NO',
+      `${r.proxyRatio.toFixed(2)}x`,
+      `${r.falconOverProxy.toFixed(2)}x`,
     ]),
   );
 }

@@ -151,7 +151,11 @@ function readSettings(env: NodeJS.ProcessEnv): Settings {
   const largeObject: LargeObjectSettings = {
     ...single,
     sizeBytes: readNumber(env, 'BENCH_LARGE_OBJECT_MIB', 1024, 64, true) * MIB,
-    cold: { ttfbReads: readNumber(env, 'BENCH_COLD_READS', 15, 1, true), largeRounds: readNumber(env, 'BENCH_COLD_ROUNDS', 5, 1, true) },
+    cold: {
+      ttfbReads: readNumber(env, 'BENCH_COLD_READS', 40, 1, true),
+      largeRounds: readNumber(env, 'BENCH_COLD_ROUNDS', 5, 1, true),
+      warmupMisses: readNumber(env, 'BENCH_COLD_WARMUP', 2000, 0, true),
+    },
   };
   return {
     single,
