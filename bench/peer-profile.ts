@@ -17,9 +17,9 @@ import { BENCH_BUCKET } from './shared.js';
 /**
  * Reads of a cached 1 KiB object through a non-owner without a hot copy (a 3-node cluster started with
  * --hot-cache-size 0), against the same reads sent to the owner: throughput under load and the median latency at
- * one connection, in alternating rounds. Beside them, as the floor under any read through another process, the
- * one-connection latency of a bare node:http proxy (bench/bare-proxy.ts) in front of a bare node:http server, against
- * that server's own. With PEER_PROFILE=1 the owner and the non-owner run with --cpu-prof
+ * one connection, in alternating rounds. Beside them, as the floor under any read through another process, a bare
+ * node:http proxy (bench/bare-proxy.ts) in front of a bare node:http server, against that server alone: throughput
+ * under the same load, and the one-connection latency. With PEER_PROFILE=1 the owner and the non-owner run with --cpu-prof
  * instead, and after a load on the non-owner the top self-time functions of both processes are printed.
  */
 
@@ -133,6 +133,7 @@ async function run(cleanup: Cleanup): Promise<void> {
   const p50Owner: number[] = [];
   const p50Entry: number[] = [];
   const p50Floor: number[] = [];
+  const loadedFloor: number[] = [];
   for (let round = 1; round <= ROUNDS; round++) {
     // Alternating order, so that drift over a round favours neither.
     const order = round % 2 === 1 ? [owner, entry] : [entry, owner];
@@ -146,8 +147,10 @@ async function run(cleanup: Cleanup): Promise<void> {
     }
     for (const target of order) p50s.set(target, checked(await measure(target, object, 1, settings, round)).p50LatencyMs);
     const floorOrder = round % 2 === 1 ? [bare, proxy] : [proxy, bare];
+    for (const target of floorOrder) rates.set(target, checked(await measure(target, object, CONNECTIONS, settings, round)).requestsPerSec);
     for (const target of floorOrder) p50s.set(target, checked(await measure(target, object, 1, settings, round)).p50LatencyMs);
     p50Floor.push((p50s.get(proxy) ?? 0) / (p50s.get(bare) ?? 1));
+    loadedFloor.push((rates.get(proxy) ?? 0) / (rates.get(bare) ?? 1));
     const ratio = (rates.get(entry) ?? 0) / (rates.get(owner) ?? 1);
     loaded.push(ratio);
     p50Owner.push(p50s.get(owner) ?? 0);
@@ -156,7 +159,7 @@ async function run(cleanup: Cleanup): Promise<void> {
       `round ${round}: x${CONNECTIONS} owner ${rates.get(owner)?.toFixed(0)} req/s, non-owner ${rates.get(entry)?.toFixed(0)} (${ratio.toFixed(2)}x); ` +
         `CPU per read owner ${cpuPerRead.get(owner)}, non-owner ${cpuPerRead.get(entry)}; ` +
         `x1 p50 owner ${p50s.get(owner)?.toFixed(3)} ms, non-owner ${p50s.get(entry)?.toFixed(3)} ms; ` +
-        `floor: bare ${p50s.get(bare)?.toFixed(3)} ms, bare proxy ${p50s.get(proxy)?.toFixed(3)} ms`,
+        `floor: x${CONNECTIONS} bare ${rates.get(bare)?.toFixed(0)} req/s, bare proxy ${rates.get(proxy)?.toFixed(0)}; x1 p50 bare ${p50s.get(bare)?.toFixed(3)} ms, bare proxy ${p50s.get(proxy)?.toFixed(3)} ms`,
     );
   }
   const metrics = await (await fetch(`${entry.url}/_falcon/metrics`)).text();
@@ -164,7 +167,8 @@ async function run(cleanup: Cleanup): Promise<void> {
   const latencyRatio = median(p50Entry) / median(p50Owner);
   console.log(
     `median: non-owner/owner throughput ${median(loaded).toFixed(2)}x; one connection p50 ${median(p50Entry).toFixed(3)} ms ` +
-      `vs ${median(p50Owner).toFixed(3)} ms local (${latencyRatio.toFixed(2)}x); a bare proxy hop alone ${median(p50Floor).toFixed(2)}x a bare server`,
+      `vs ${median(p50Owner).toFixed(3)} ms local (${latencyRatio.toFixed(2)}x); a bare proxy hop alone: throughput ${median(loadedFloor).toFixed(2)}x ` +
+      `a bare server, one connection p50 ${median(p50Floor).toFixed(2)}x`,
   );
 }
 
