@@ -184,13 +184,19 @@ async function warmUp(servers: Servers, dir: string, misses: number, problems: s
   for (let i = 0; i < misses; i++) {
     for (const server of COLD_SERVERS) specs.push({ label: 'warm-up', key: `cold-warmup-${i}-${server}`, size: WARMUP_SIZE.bytes });
   }
-  const seeded: SeededObject[] = [];
-  for (let i = 0; i < specs.length; i += SEED_BATCH) seeded.push(...(await seedObjects(new URL(servers.upstream.url), dir, specs.slice(i, i + SEED_BATCH))));
+  const seeded = await seedInBatches(servers.upstream, dir, specs);
   const withTargets = await serversWithTargets(servers, seeded);
   for (let i = 0; i < misses; i++) {
     const objects = objectsOfRound(seeded, `cold-warmup-${i}`);
     await readEach(withTargets, 'warm-up', i, objects, problems);
   }
+}
+
+/** Seeds `specs` in the upstream, SEED_BATCH at a time. */
+async function seedInBatches(upstream: ServerProcess, dir: string, specs: readonly ObjectSpec[]): Promise<SeededObject[]> {
+  const seeded: SeededObject[] = [];
+  for (let i = 0; i < specs.length; i += SEED_BATCH) seeded.push(...(await seedObjects(new URL(upstream.url), dir, specs.slice(i, i + SEED_BATCH))));
+  return seeded;
 }
 
 /** The object seeded for each server under `<prefix>-<server>`. */
@@ -215,7 +221,7 @@ async function runFirstBytes(servers: Servers, dir: string, reads: number, probl
     for (let i = 0; i < total; i++) {
       for (const server of COLD_SERVERS) specs.push({ label: size.label, key: `cold-${size.bytes}-${i}-${server}`, size: size.bytes });
     }
-    const seeded = await seedObjects(new URL(servers.upstream.url), dir, specs);
+    const seeded = await seedInBatches(servers.upstream, dir, specs);
     const targeted = await serversWithTargets(servers, seeded);
     console.error(
       `${label}: ${WARMUP_MISSES_PER_SIZE} unmeasured misses, then ${reads} distinct keys through Falcon, ${reads} straight from the upstream and ${reads} through the bare proxy (order rotates)...`,
