@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { BoundedMemo } from '../bounded-memo.js';
 
 /**
  * Reading HTTP/1.1 request heads off the wire, for the direct hit path (see hit-lane.ts). Both readers are
@@ -29,6 +30,14 @@ export interface HeadRequest {
   /** The names of `rawHeaders`, lower-cased. */
   lowerCaseNames: string[];
 }
+
+/**
+ * Header names lower-cased, per name as sent: a client sends the same few names on every request, and a
+ * remembered lower-case name is a property key the runtime has seen before, where a fresh one is
+ * allocated, and then looked up among the runtime's strings, on every use.
+ */
+const lowerCaseNamesOf = new BoundedMemo<string, string>(1000);
+const toLowerCase = (name: string): string => name.toLowerCase();
 
 /** Headers that make a request something other than a plain keep-alive read with no body. */
 const NOT_PLAIN = new Set(['content-length', 'transfer-encoding', 'expect', 'upgrade', 'te', 'trailer']);
@@ -64,7 +73,7 @@ export function parsePlainRequest(head: string): HeadRequest | undefined {
     const colon = head.indexOf(':', start);
     const name = head.slice(start, colon);
     const value = withoutOuterSpace(head, colon + 1, end);
-    const lower = name.toLowerCase();
+    const lower = lowerCaseNamesOf.get(name, toLowerCase);
     if (headers[lower] !== undefined || NOT_PLAIN.has(lower)) return undefined;
     if (lower === 'connection' && value.toLowerCase() !== 'keep-alive') return undefined;
     headers[lower] = value;

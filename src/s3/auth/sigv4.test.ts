@@ -5,7 +5,7 @@ import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import aws4 from 'aws4';
 import { S3Error } from '../../errors.js';
 import { KeyStore } from './keys.js';
-import { type RequestToVerify, SigV4Verifier } from './sigv4.js';
+import { canonicalHeaders, type RequestToVerify, SigV4Verifier } from './sigv4.js';
 
 /** The SDK signer's hash interface over node:crypto. */
 class NodeSha256 {
@@ -175,6 +175,23 @@ describe('SigV4 verification of requests signed by independent signers', () => {
     const headers = Object.entries(opts.headers ?? {}).map(([k, v]) => [k, String(v)] as [string, string]);
     const verifierNow = new SigV4Verifier({ keys });
     assert.equal(verifierNow.verify(request('GET', opts.path ?? '', headers)).accessKeyId, AKID);
+  });
+});
+
+describe('SigV4 canonical headers', () => {
+  test('fold every run of whitespace, as \\s matches it, into one space after trimming', () => {
+    const alphabet = ['a', 'Z', '0', ' ', ' ', '\t', '\n', '\v', '\f', '\r', '\u0085', '\u00a0', '\u00ff', '\u2003', '\u3000', ',', ':'];
+    let seed = 7;
+    const next = (): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed;
+    };
+    for (let i = 0; i < 3000; i++) {
+      let value = '';
+      for (let n = next() % 12; n > 0; n--) value += alphabet[next() % alphabet.length];
+      const expected = `x-amz-meta-v:${value.trim().replace(/\s+/g, ' ')}\n`;
+      assert.equal(canonicalHeaders(['X-Amz-Meta-V', value], ['x-amz-meta-v']), expected, JSON.stringify(value));
+    }
   });
 });
 

@@ -8,6 +8,7 @@ import { firstHeader } from '../request.js';
 import type { KeyStore } from './keys.js';
 
 export const ALGORITHM = 'AWS4-HMAC-SHA256';
+const ALGORITHM_PREFIX = `${ALGORITHM} `;
 const MAX_SKEW_MS = 15 * 60_000;
 const MAX_PRESIGN_EXPIRES_S = 7 * 24 * 3600;
 const MAX_MEMO_ENTRIES = 10_000;
@@ -134,7 +135,7 @@ export class SigV4Verifier {
   }
 
   private verifyHeader(request: RequestToVerify, authorization: string, options: VerifyOptions): VerifiedSignature {
-    if (!authorization.startsWith(`${ALGORITHM} `)) {
+    if (!authorization.startsWith(ALGORITHM_PREFIX)) {
       if (/^AWS /.test(authorization)) throw unsupportedMechanism();
       throw new S3Error('InvalidArgument', { message: 'Unsupported Authorization Type' });
     }
@@ -256,8 +257,9 @@ export class SigV4Verifier {
     payloadHash: string,
   ): VerifiedSignature {
     // Everything but the target is the same for every candidate, so it is built once.
-    const tail = `\n${canonicalHeaderLines(request.rawHeaders, names, signedHeaders)}\n${signedHeaders.join(';')}\n${payloadHash}`;
-    const method = request.method.toUpperCase();
+    const tail = `\n${canonicalHeaderLines(request.rawHeaders, names, signedHeaders)}\n${joinedList(signedHeaders)}\n${payloadHash}`;
+    // node:http and the hit lane only read upper-case methods.
+    const method = request.method;
     const signToPrefix = `${ALGORITHM}\n${amzDate}\n${credential.scope}\n`;
     const { key: signingKey, mac } = this.signingKey(secret, credential);
     // Only lowercase hex can equal the computed signature; anything else is compared, and fails, in full.
@@ -500,7 +502,9 @@ function canonicalComponent(raw: string, decoded: string): string {
  * The (canonical URI, canonical query) pairs to try. The query is tried in the strict form first, then
  * with each component as received (curl's --aws-sigv4 does not re-encode them).
  */
-function canonicalTargets(rawPath: string, pairs: readonly QueryPair[], exclude: string | undefined): Array<[string, string]> {
+function canonicalTargets(rawPath: string, pairs: readonly QueryPair[], exclude: string | undefined): ReadonlyArray<readonly [string, string]> {
+  // The usual header-signed GET: no query, a path of unreserved characters.
+  if (pairs.length === 0 && PLAIN_PATH.test(rawPath)) return [[rawPath, '']];
   const queries = [canonicalQueryOf(pairs, exclude)];
   const asReceived = sortedQuery(pairs.filter(([name]) => name !== exclude).map(([, , rawName, rawValue]) => [rawName, rawValue]));
   if (asReceived !== queries[0]) queries.push(asReceived);
@@ -523,12 +527,15 @@ function sortedQuery(pairs: Array<[string, string]>): string {
   return pairs.map(([k, v]) => `${k}=${v}`).join('&');
 }
 
+/** A path of unreserved characters and slashes: canonical as it is. */
+const PLAIN_PATH = /^[A-Za-z0-9\-._~/]*$/;
+
 /**
  * S3 signs the path as the client encoded it. Clients differ in which characters they leave
  * unencoded, so the path as received is tried first, then the strict RFC 3986 form.
  */
 export function canonicalUris(rawPath: string): string[] {
-  if (/^[A-Za-z0-9\-._~/]*$/.test(rawPath)) return [rawPath];
+  if (PLAIN_PATH.test(rawPath)) return [rawPath];
   const strict = rawPath
     .split('/')
     .map((segment) => encodeRfc3986(safeDecode(segment)))
@@ -571,3 +578,15 @@ function canonicalHeaderLines(rawHeaders: readonly string[], names: readonly str
 
 /** Whitespace that canonicalisation folds into one space: a run, or any but a plain space. */
 const FOLDABLE_SPACE = /\s\s|[^\S ]/;
+
+/** A signed header list as it is signed, joined once per list (the lists are remembered per distinct text). */
+const joinedLists = new WeakMap<readonly string[], string>();
+
+function joinedList(names: readonly string[]): string {
+  let joined = joinedLists.get(names);
+  if (joined === undefined) {
+    joined = names.join(';');
+    joinedLists.set(names, joined);
+  }
+  return joined;
+}
