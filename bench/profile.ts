@@ -12,7 +12,7 @@ import { type SeededObject, seedObjects } from './objects.js';
 import { presignTargets } from './presign.js';
 
 /**
- * Where a signed 1 KiB hit spends Falcon's CPU: one Falcon node run with --cpu-prof in its own process, its
+ * Where a signed 1 KiB hit (or one of PROFILE_KIB) spends Falcon's CPU: one Falcon node run with --cpu-prof in its own process, its
  * cache primed with the object, then the load of the bench's 1 KiB case with every request signed afresh in its
  * Authorization header (as the SDKs sign). Prints the top self-time functions of Falcon's process.
  */
@@ -23,7 +23,9 @@ const CONNECTIONS = positiveNumberFromEnv('PROFILE_CONNECTIONS', 32);
 const TOP = positiveNumberFromEnv('PROFILE_TOP', 25);
 /** More requests than the run sends at any plausible rate, so none is sent twice. */
 const POOL_SIZE = positiveNumberFromEnv('PROFILE_REQUESTS', 100_000);
-const OBJECT = { label: '1 KiB', key: 'obj-1k', size: 1024 } as const;
+/** PROFILE_KIB=64 profiles hits of a 64 KiB object instead (any size up to one cache block answers in the lane). */
+const OBJECT_KIB = positiveNumberFromEnv('PROFILE_KIB', 1);
+const OBJECT = { label: `${OBJECT_KIB} KiB`, key: `obj-${OBJECT_KIB}k`, size: OBJECT_KIB * 1024 } as const;
 /** PROFILE_UNSIGNED=1 sends plain GETs (to a node run with --anonymous): the cost of everything but verification. */
 const UNSIGNED = process.env.PROFILE_UNSIGNED?.trim() === '1';
 /** PROFILE_PRESIGNED=1 sends one presigned URL again and again, as the bench's presigned case does. */
