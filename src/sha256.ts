@@ -46,18 +46,19 @@ export class HmacSha256 {
   digest(message: string): Buffer {
     if (oneShotHash === undefined) return createHmac('sha256', this.key).update(message, 'utf8').digest();
     // A UTF-16 code unit takes at most 3 bytes in UTF-8: only a long message needs its length measured.
-    if (BLOCK_BYTES + 3 * message.length > this.inner.length) {
-      const length = Buffer.byteLength(message, 'utf8');
-      if (BLOCK_BYTES + length > this.inner.length) {
-        const larger = Buffer.allocUnsafe(BLOCK_BYTES + 2 * length);
-        this.inner.copy(larger, 0, 0, BLOCK_BYTES);
-        this.inner = larger;
-      }
-    }
+    if (BLOCK_BYTES + 3 * message.length > this.inner.length) this.makeRoom(Buffer.byteLength(message, 'utf8'));
     const length = this.inner.write(message, BLOCK_BYTES, 'utf8');
     // Digests come out as latin1 strings: a 'buffer' digest takes Node's slow path for a fresh native buffer,
     // which costs more than the hashing of a SigV4 string to sign.
     this.outer.write(oneShotHash('sha256', this.inner.subarray(0, BLOCK_BYTES + length), 'latin1'), BLOCK_BYTES, 'latin1');
     return Buffer.from(oneShotHash('sha256', this.outer, 'latin1'), 'latin1');
+  }
+
+  /** Grows the inner buffer, keeping its pad, to hold a message of `bytes`. */
+  private makeRoom(bytes: number): void {
+    if (BLOCK_BYTES + bytes <= this.inner.length) return;
+    const larger = Buffer.allocUnsafe(BLOCK_BYTES + 2 * bytes);
+    this.inner.copy(larger, 0, 0, BLOCK_BYTES);
+    this.inner = larger;
   }
 }

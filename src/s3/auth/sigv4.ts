@@ -503,8 +503,8 @@ function canonicalComponent(raw: string, decoded: string): string {
  * with each component as received (curl's --aws-sigv4 does not re-encode them).
  */
 function canonicalTargets(rawPath: string, pairs: readonly QueryPair[], exclude: string | undefined): ReadonlyArray<readonly [string, string]> {
-  // The usual header-signed GET: no query, a path of unreserved characters.
-  if (pairs.length === 0 && PLAIN_PATH.test(rawPath)) return [[rawPath, '']];
+  // Without a query (most header-signed reads) there is one query to try, the empty one.
+  if (pairs.length === 0) return canonicalUris(rawPath).map((uri) => [uri, '']);
   const queries = [canonicalQueryOf(pairs, exclude)];
   const asReceived = sortedQuery(pairs.filter(([name]) => name !== exclude).map(([, , rawName, rawValue]) => [rawName, rawValue]));
   if (asReceived !== queries[0]) queries.push(asReceived);
@@ -527,15 +527,12 @@ function sortedQuery(pairs: Array<[string, string]>): string {
   return pairs.map(([k, v]) => `${k}=${v}`).join('&');
 }
 
-/** A path of unreserved characters and slashes: canonical as it is. */
-const PLAIN_PATH = /^[A-Za-z0-9\-._~/]*$/;
-
 /**
  * S3 signs the path as the client encoded it. Clients differ in which characters they leave
  * unencoded, so the path as received is tried first, then the strict RFC 3986 form.
  */
 export function canonicalUris(rawPath: string): string[] {
-  if (PLAIN_PATH.test(rawPath)) return [rawPath];
+  if (/^[A-Za-z0-9\-._~/]*$/.test(rawPath)) return [rawPath];
   const strict = rawPath
     .split('/')
     .map((segment) => encodeRfc3986(safeDecode(segment)))
